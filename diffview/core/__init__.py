@@ -1,0 +1,1 @@
+"""Pure-numpy diffusion maths. Nothing here may import Qt, torch or onnxruntime."""
