@@ -1,0 +1,330 @@
+"""What a model tells diffview about itself: :class:`ModelInfo` and its ONNX metadata encoding.
+
+Every field of :class:`ModelInfo` is stored as one ONNX ``metadata_props`` entry whose key is
+``"diffview.<field>"`` and whose value is the field encoded as JSON, e.g.
+``"diffview.T": "1000"``, ``"diffview.sample_shape": "[1, 28, 28]"``.
+
+Reading is forgiving: a model without metadata, or with a value of the wrong type, still loads.
+The missing or bad field falls back to a default (which the user can change in the GUI) and the
+reader returns a warning saying what it replaced. Writing is strict: :func:`info_to_metadata`
+refuses an invalid :class:`ModelInfo` so that an exporter cannot produce a broken model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "KINDS",
+    "METADATA_PREFIX",
+    "TIME_KINDS",
+    "ModelInfo",
+    "info_to_metadata",
+    "metadata_to_info",
+    "set_onnx_metadata",
+    "validate_info",
+]
+
+METADATA_PREFIX = "diffview."
+KINDS = ("image", "points")
+TIME_KINDS = ("index", "continuous")
+# Known discrete schedules; kept here (not imported from core.schedules) so that the metadata
+# module stays importable on its own. tests/engine/test_metadata.py checks the two agree.
+_SCHEDULES = ("linear", "cosine", "sigmoid", "quadratic")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """How to use a denoising network: data kind, sample shape, noise schedule, value range.
+
+    Attributes
+    ----------
+    kind : {"image", "points"}
+        Images take samples of shape ``(B, C, H, W)``, points ``(B, d)``.
+    sample_shape : tuple of int
+        Shape of one sample without the batch axis: ``(C, H, W)`` or ``(d,)``.
+    schedule : str
+        Discrete noise schedule name (see ``diffview.core.schedules.SCHEDULES``); used when
+        ``time_kind == "index"``.
+    T : int
+        Number of discrete timesteps; the network takes indices ``0 .. T-1``.
+    time_kind : {"index", "continuous"}
+        ``"index"``: the timestep input is an int64 index. ``"continuous"``: a float32 SDE time
+        in ``[0, sde["T"]]``.
+    sde : dict or None
+        The SDE a continuous-time model was trained with, e.g.
+        ``{"name": "vp", "beta_min": 0.1, "beta_max": 20.0, "T": 1.0}``.
+    value_range : (float, float)
+        Range of clean data in model space, ``(-1, 1)`` for images.
+    dataset : str
+        Name of the training data.
+    class_names : tuple of str
+        Class labels of the training data, if any.
+    training_steps : int
+        Optimiser steps the network was trained for.
+    extra : dict
+        Free-form JSON-serialisable details (FID, architecture, seed, ...).
+    """
+
+    kind: str = "image"
+    sample_shape: tuple[int, ...] = (1, 28, 28)
+    schedule: str = "linear"
+    T: int = 1000  # noqa: N815 - the paper's symbol
+    time_kind: str = "index"
+    sde: dict | None = None
+    value_range: tuple[float, float] = (-1.0, 1.0)
+    dataset: str = "unknown"
+    class_names: tuple[str, ...] = ()
+    training_steps: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> ModelInfo:
+        """A copy with the given fields changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-friendly dict of all fields (tuples become lists)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ModelInfo))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Field parsers: each takes a decoded JSON value and returns the field value or raises
+# ValueError with a sentence saying what was expected.
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _parse_kind(v: Any) -> str:
+    if v not in KINDS:
+        raise ValueError(f"expected one of {list(KINDS)}, found {v!r}")
+    return v
+
+
+def _parse_sample_shape(v: Any) -> tuple[int, ...]:
+    if not isinstance(v, list) or not v or not all(_is_int(d) and d > 0 for d in v):
+        raise ValueError(f"expected a list of positive integers, found {v!r}")
+    if len(v) not in (1, 3):
+        raise ValueError(f"expected 1 (points) or 3 (C, H, W) dimensions, found {len(v)}")
+    return tuple(v)
+
+
+def _parse_schedule(v: Any) -> str:
+    if v not in _SCHEDULES:
+        raise ValueError(f"expected one of {list(_SCHEDULES)}, found {v!r}")
+    return v
+
+
+def _parse_T(v: Any) -> int:  # noqa: N802
+    if not _is_int(v) or v < 1:
+        raise ValueError(f"expected a positive integer, found {v!r}")
+    return v
+
+
+def _parse_time_kind(v: Any) -> str:
+    if v not in TIME_KINDS:
+        raise ValueError(f"expected one of {list(TIME_KINDS)}, found {v!r}")
+    return v
+
+
+def _parse_sde(v: Any) -> dict | None:
+    if v is None:
+        return None
+    if not isinstance(v, dict) or not isinstance(v.get("name"), str):
+        raise ValueError(f'expected null or an object with a "name", found {v!r}')
+    for key, val in v.items():
+        if key != "name" and not _is_number(val):
+            raise ValueError(f"expected SDE parameter {key!r} to be a finite number, found {val!r}")
+    return dict(v)
+
+
+def _parse_value_range(v: Any) -> tuple[float, float]:
+    if not (isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v) and v[0] < v[1]):
+        raise ValueError(f"expected [low, high] with low < high, found {v!r}")
+    return (float(v[0]), float(v[1]))
+
+
+def _parse_dataset(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected a string, found {v!r}")
+    return v
+
+
+def _parse_class_names(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+        raise ValueError(f"expected a list of strings, found {v!r}")
+    return tuple(v)
+
+
+def _parse_training_steps(v: Any) -> int:
+    if not _is_int(v) or v < 0:
+        raise ValueError(f"expected a non-negative integer, found {v!r}")
+    return v
+
+
+def _parse_extra(v: Any) -> dict:
+    if not isinstance(v, dict):
+        raise ValueError(f"expected an object, found {v!r}")
+    return v
+
+
+_PARSERS = {
+    "kind": _parse_kind,
+    "sample_shape": _parse_sample_shape,
+    "schedule": _parse_schedule,
+    "T": _parse_T,
+    "time_kind": _parse_time_kind,
+    "sde": _parse_sde,
+    "value_range": _parse_value_range,
+    "dataset": _parse_dataset,
+    "class_names": _parse_class_names,
+    "training_steps": _parse_training_steps,
+    "extra": _parse_extra,
+}
+assert set(_PARSERS) == set(FIELD_NAMES)
+
+# Fields whose absence is worth telling the user about: they change how the model is run.
+# The others (dataset, class names, training steps, extra) are descriptive only.
+_ESSENTIAL = ("kind", "sample_shape", "schedule", "T", "time_kind", "value_range")
+
+
+def _consistency_problems(info: ModelInfo) -> list[str]:
+    problems = []
+    rank = len(info.sample_shape)
+    if info.kind == "image" and rank != 3:
+        problems.append(f"kind 'image' needs a (C, H, W) sample_shape, found {info.sample_shape}")
+    if info.kind == "points" and rank != 1:
+        problems.append(f"kind 'points' needs a (d,) sample_shape, found {info.sample_shape}")
+    if info.time_kind == "continuous" and info.sde is None:
+        problems.append("time_kind 'continuous' needs an sde, found none")
+    return problems
+
+
+def validate_info(info: ModelInfo) -> None:
+    """Raise ``ValueError`` naming the first invalid field of ``info``."""
+    for name in FIELD_NAMES:
+        value = _jsonable(getattr(info, name))
+        try:
+            _PARSERS[name](value)
+        except ValueError as exc:
+            raise ValueError(f"ModelInfo.{name}: {exc}") from None
+    problems = _consistency_problems(info)
+    if problems:
+        raise ValueError(f"ModelInfo: {problems[0]}")
+    try:
+        json.dumps(info.to_dict())
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"ModelInfo: not JSON-serialisable ({exc})") from None
+
+
+def info_to_metadata(info: ModelInfo) -> dict[str, str]:
+    """Encode ``info`` as ONNX metadata: ``{"diffview.<field>": <JSON text>}``.
+
+    Raises
+    ------
+    ValueError
+        If a field is invalid (e.g. ``T=0``, an unknown schedule, an image kind with a
+        1-D sample shape) or not JSON-serialisable.
+    """
+    validate_info(info)
+    return {
+        METADATA_PREFIX + name: json.dumps(value, sort_keys=True)
+        for name, value in info.to_dict().items()
+    }
+
+
+def metadata_to_info(
+    props: dict[str, str], fallback: ModelInfo | None = None
+) -> tuple[ModelInfo, list[str]]:
+    """Decode ONNX metadata into a :class:`ModelInfo`; never raises on bad metadata.
+
+    Parameters
+    ----------
+    props : dict of str to str
+        The model's ``metadata_props`` (other keys are ignored).
+    fallback : ModelInfo, optional
+        Values used for missing or invalid fields (for instance defaults inferred from the
+        model's input shape). ``ModelInfo()`` when omitted.
+
+    Returns
+    -------
+    info : ModelInfo
+    warnings : list of str
+        One sentence per missing essential field or invalid value, saying what was used instead.
+    """
+    fallback = ModelInfo() if fallback is None else fallback
+    values: dict[str, Any] = {}
+    warnings: list[str] = []
+    present = [k for k in props if isinstance(k, str) and k.startswith(METADATA_PREFIX)]
+    if not present:
+        warnings.append(
+            "the model has no diffview metadata; using defaults "
+            f"(kind={fallback.kind}, sample_shape={fallback.sample_shape}, "
+            f"schedule={fallback.schedule}, T={fallback.T}, time_kind={fallback.time_kind})"
+        )
+    for name in FIELD_NAMES:
+        key = METADATA_PREFIX + name
+        default = getattr(fallback, name)
+        if key not in props:
+            if present and name in _ESSENTIAL:
+                warnings.append(f"metadata {key} is missing; using {_jsonable(default)!r}")
+            continue
+        text = props[key]
+        try:
+            decoded = json.loads(text)
+        except (TypeError, ValueError):
+            warnings.append(f"metadata {key} is not valid JSON ({text!r}); using {default!r}")
+            continue
+        try:
+            values[name] = _PARSERS[name](decoded)
+        except ValueError as exc:
+            warnings.append(f"metadata {key}: {exc}; using {_jsonable(default)!r}")
+    info = fallback.replace(**values)
+    problems = _consistency_problems(info)
+    if problems:
+        # The parts disagree (e.g. kind "points" with an image shape). Keep the fallback's
+        # kind/shape/time settings, which come from the model's actual inputs.
+        warnings.extend(f"metadata is inconsistent: {p}; using the defaults" for p in problems)
+        info = info.replace(
+            kind=fallback.kind,
+            sample_shape=fallback.sample_shape,
+            time_kind=fallback.time_kind,
+            sde=fallback.sde,
+        )
+        if _consistency_problems(info):
+            info = info.replace(time_kind="index", sde=None)
+    return info, warnings
+
+
+def set_onnx_metadata(model: Any, info: ModelInfo) -> None:
+    """Write ``info`` into an ``onnx.ModelProto``'s ``metadata_props`` in place.
+
+    Existing ``diffview.*`` entries are replaced; other entries are kept.
+    """
+    encoded = info_to_metadata(info)
+    kept = [(p.key, p.value) for p in model.metadata_props if not p.key.startswith(METADATA_PREFIX)]
+    del model.metadata_props[:]
+    for key, value in [*kept, *encoded.items()]:
+        entry = model.metadata_props.add()
+        entry.key = key
+        entry.value = value
