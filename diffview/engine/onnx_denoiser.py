@@ -1,0 +1,411 @@
+"""An ONNX epsilon network behind the :class:`~diffview.engine.protocol.Denoiser` interface.
+
+The model contract (docs/models-and-data.md): two inputs, a float32 sample ``[B, C, H, W]`` or
+``[B, D]`` and a timestep ``[B]`` (int64 index or float32 time), found by rank rather than by
+name; one float output with the sample's shape. Everything is checked when the model is
+loaded, including one probe inference on zeros, so that a bad file fails with a message at
+"Open model..." and not in the middle of a sampling run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diffview.engine.errors import ModelError
+from diffview.engine.metadata import ModelInfo, metadata_to_info
+from diffview.engine.providers import create_session
+from diffview.paths import resource
+
+__all__ = ["OnnxDenoiser", "default_model_path", "load_default"]
+
+_FLOAT_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+}
+_TIME_TYPES = {"tensor(int64)": np.int64, "tensor(float)": np.float32}
+_DEFAULT_SDE = {"name": "vp", "beta_min": 0.1, "beta_max": 20.0, "T": 1.0}
+
+
+def _fmt_shape(shape: Any) -> str:
+    if shape is None:
+        return "[?]"
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _fmt_arg(arg: Any) -> str:
+    return f"{arg.name!r} {_fmt_shape(arg.shape)} {arg.type}"
+
+
+def _sniff(path: Path, head: bytes) -> str | None:
+    """Why ``head`` (the first bytes of a file) is clearly not ONNX, or None if it may be."""
+    if head.startswith(b"PK\x03\x04"):
+        return ("it is a zip archive (a PyTorch checkpoint?), not an ONNX protobuf; "
+                "export the network with torch.onnx.export first")
+    if head.startswith(b"\x89HDF"):
+        return "it is an HDF5 file (a Keras model?), not an ONNX protobuf"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and text.strip() and all(c.isprintable() or c in "\r\n\t" for c in text):
+        preview = text.strip().splitlines()[0][:40]
+        return f"it starts with text ({preview!r}), expected a binary ONNX protobuf"
+    if head[:1] != b"\x08":
+        # Every ONNX writer serialises field 1 (ir_version, a varint) first: tag byte 0x08.
+        return f"expected a binary ONNX protobuf starting with byte 0x08, found 0x{head[0]:02x}"
+    return None
+
+
+class OnnxDenoiser:
+    """An epsilon network stored as an ONNX file, run with onnxruntime.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.onnx`` file.
+    device : {"auto", "cpu", "cuda"}
+        ``"auto"`` uses CUDA when it works, else the CPU. ``"cuda"`` that cannot be honoured
+        falls back to the CPU and says so in :attr:`provider_note`.
+    threads : int, optional
+        onnxruntime intra-op threads (None: onnxruntime decides).
+
+    Attributes
+    ----------
+    path : Path
+    info : ModelInfo
+        From the model's metadata, or defaults inferred from its inputs (see
+        :attr:`metadata_warnings`). Assign a new :class:`ModelInfo` to change it.
+    provider : str
+        Provider actually in use, ``"CPU"`` or ``"CUDA"``.
+    provider_note : str
+        Why the provider differs from the request, or ``""``.
+    input_names : tuple of (str, str)
+        ``(sample_input, timestep_input)``.
+    output_name : str
+    metadata_warnings : list of str
+        Missing or bad metadata, and what was used instead.
+    fixed_batch : int or None
+        The batch size if the model was exported with a static batch axis; inputs are then
+        fed in chunks of that size.
+
+    Raises
+    ------
+    ModelError
+        Naming the file and what was expected versus found, for a missing, empty, non-ONNX,
+        corrupt or unusable model.
+    """
+
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None):
+        self.path = Path(path)
+        self.device = device
+        self.threads = threads
+        self._check_file()
+        try:
+            session, provider, note = create_session(self.path, device, threads)
+        except ValueError:
+            raise  # a bad device/threads argument is the caller's mistake, not the model's
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise self._refused(exc) from None
+        self._session = session
+        self.provider = provider
+        self.provider_note = note
+        self._sample_arg, self._time_arg = self._find_inputs()
+        self.input_names = (self._sample_arg.name, self._time_arg.name)
+        self._time_dtype = _TIME_TYPES[self._time_arg.type]
+        self._output_arg = self._find_output()
+        self.output_name = self._output_arg.name
+        batch = self._sample_arg.shape[0] if self._sample_arg.shape else None
+        self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
+        self._info, self.metadata_warnings = self._read_info()
+        self._probe()
+
+    # ---------------------------------------------------------------------------- loading
+
+    def _error(self, message: str) -> ModelError:
+        return ModelError(f"{self.path}: {message}")
+
+    def _check_file(self) -> None:
+        if not self.path.exists():
+            raise self._error("model file not found")
+        if self.path.is_dir():
+            raise self._error("is a folder, expected an .onnx file")
+        size = self.path.stat().st_size
+        if size == 0:
+            raise self._error("empty file (0 bytes), expected an ONNX model")
+        with self.path.open("rb") as f:
+            head = f.read(64)
+        why = _sniff(self.path, head)
+        if why is not None:
+            raise self._error(f"not an ONNX model: {why}")
+
+    def _refused(self, exc: Exception) -> ModelError:
+        text = str(exc).strip()
+        if "protobuf" in text.lower():
+            size = self.path.stat().st_size
+            return self._error(
+                f"corrupt or truncated ONNX file ({size} bytes): the protobuf could not be "
+                "parsed; expected a complete ONNX model"
+            )
+        first = text.splitlines()[0] if text else type(exc).__name__
+        return self._error(f"onnxruntime refused the model: {first}")
+
+    def _find_inputs(self) -> tuple[Any, Any]:
+        inputs = list(self._session.get_inputs())
+        listing = ", ".join(_fmt_arg(a) for a in inputs) or "none"
+        expected = "a float32 sample [B, C, H, W] or [B, D] and a timestep [B] (int64 or float32)"
+        if len(inputs) != 2:
+            raise self._error(f"expected 2 inputs ({expected}), found {len(inputs)}: {listing}")
+        ranks = [len(a.shape) if a.shape is not None else -1 for a in inputs]
+        samples = [a for a, r in zip(inputs, ranks, strict=True) if r in (2, 4)]
+        times = [a for a, r in zip(inputs, ranks, strict=True) if r == 1]
+        if len(samples) != 1 or len(times) != 1:
+            raise self._error(
+                f"expected inputs of rank 4 or 2 (sample) and rank 1 (timestep), found {listing}"
+            )
+        sample, time = samples[0], times[0]
+        if sample.type != "tensor(float)":
+            raise self._error(
+                f"expected a float32 sample input, found {sample.name!r} of type {sample.type}"
+            )
+        if time.type not in _TIME_TYPES:
+            raise self._error(
+                f"expected an int64 or float32 timestep input, found {time.name!r} "
+                f"of type {time.type}"
+            )
+        return sample, time
+
+    def _find_output(self) -> Any:
+        outputs = list(self._session.get_outputs())
+        if not outputs:
+            raise self._error("the model has no outputs, expected epsilon with the sample's shape")
+        out = outputs[0]
+        want = f"a float output of shape {_fmt_shape(self._sample_arg.shape)}"
+        if out.type not in _FLOAT_TYPES:
+            raise self._error(f"expected {want}, found {_fmt_arg(out)}")
+        if out.shape is not None and len(out.shape) != len(self._sample_arg.shape):
+            raise self._error(f"expected {want} (rank {len(self._sample_arg.shape)}), "
+                              f"found {_fmt_arg(out)} (rank {len(out.shape)})")
+        if out.shape is not None:
+            for d_out, d_in in zip(out.shape, self._sample_arg.shape, strict=True):
+                if isinstance(d_out, int) and isinstance(d_in, int) and d_out != d_in:
+                    raise self._error(f"expected {want}, found {_fmt_arg(out)}")
+        return out
+
+    def _inferred_info(self) -> ModelInfo:
+        """Defaults that fit the model's inputs, for missing or unusable metadata."""
+        dims = list(self._sample_arg.shape[1:])
+        if len(dims) == 3:
+            defaults = (1, 28, 28)
+            shape = tuple(d if isinstance(d, int) and d > 0 else k
+                          for d, k in zip(dims, defaults, strict=True))
+            return ModelInfo(kind="image", sample_shape=shape)
+        d = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else 2
+        return ModelInfo(kind="points", sample_shape=(d,), value_range=(-4.0, 4.0))
+
+    def _read_info(self) -> tuple[ModelInfo, list[str]]:
+        props = dict(self._session.get_modelmeta().custom_metadata_map)
+        fallback = self._inferred_info()
+        info, warnings = metadata_to_info(props, fallback)
+        problem = self._shape_problem(info)
+        if problem:
+            warnings.append(f"metadata does not fit the model: {problem}; using "
+                            f"kind={fallback.kind}, sample_shape={fallback.sample_shape}")
+            info = info.replace(kind=fallback.kind, sample_shape=fallback.sample_shape)
+        if info.time_kind == "continuous" and self._time_dtype == np.int64:
+            warnings.append("metadata says continuous time but the timestep input is int64; "
+                            "treating the timestep as an index")
+            info = info.replace(time_kind="index", sde=None)
+        return info, warnings
+
+    def _shape_problem(self, info: ModelInfo) -> str:
+        """Why ``info`` does not fit the sample input, or ``""``."""
+        dims = self._sample_arg.shape[1:]
+        if len(info.sample_shape) != len(dims):
+            return (f"sample_shape {info.sample_shape} has rank {len(info.sample_shape)}, "
+                    f"the sample input {_fmt_shape(self._sample_arg.shape)} has "
+                    f"{len(dims)} dimensions after the batch")
+        if info.kind != ("image" if len(dims) == 3 else "points"):
+            return f"kind {info.kind!r} does not fit the sample input rank {len(dims) + 1}"
+        for want, have in zip(info.sample_shape, dims, strict=True):
+            if isinstance(have, int) and have != want:
+                return (f"sample_shape {info.sample_shape} differs from the sample input "
+                        f"{_fmt_shape(self._sample_arg.shape)}")
+        return ""
+
+    def _probe(self) -> None:
+        """Run the model once on zeros and check the output's shape, type and finiteness."""
+        batch = self.fixed_batch or 2
+        x = np.zeros((batch, *self._info.sample_shape), np.float32)
+        t = np.full(batch, self._mid_time(), self._time_dtype)
+        try:
+            out = self._session.run([self.output_name], {self.input_names[0]: x,
+                                                         self.input_names[1]: t})[0]
+        except Exception as exc:  # onnxruntime's own exception types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise self._error(f"the model failed on a probe input {_fmt_shape(x.shape)}: "
+                              f"{first}") from None
+        if out.dtype.kind != "f":
+            raise self._error(f"expected a float output, found {out.dtype} on a probe input")
+        if out.shape != x.shape:
+            raise self._error(f"expected the output to have the sample's shape "
+                              f"{_fmt_shape(x.shape)}, found {_fmt_shape(out.shape)} "
+                              "on a probe input of zeros")
+        if not np.isfinite(out).all():
+            raise self._error("model returned non-finite values (NaN or inf) on a probe "
+                              "input of zeros")
+
+    def _mid_time(self) -> float:
+        if self._info.time_kind == "continuous":
+            return 0.5 * float((self._info.sde or _DEFAULT_SDE).get("T", 1.0))
+        return self._info.T // 2
+
+    # ---------------------------------------------------------------------------- public
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @info.setter
+    def info(self, info: ModelInfo) -> None:
+        problem = self._shape_problem(info)
+        if problem:
+            raise ValueError(f"{self.path}: {problem}")
+        self._info = info
+
+    def predict_eps(self, x: np.ndarray, t: np.ndarray | float | int) -> np.ndarray:
+        """Predict epsilon for a batch.
+
+        Parameters
+        ----------
+        x : ndarray, shape (B, *info.sample_shape)
+            Noisy samples (cast to float32).
+        t : int, float or ndarray of shape (B,)
+            Timestep indices ``0 .. T-1`` or SDE times; a scalar is used for the whole batch.
+            Cast to the model's timestep type (int64 or float32).
+
+        Returns
+        -------
+        ndarray, float32, shape (B, *info.sample_shape)
+
+        Raises
+        ------
+        ValueError
+            If ``x`` or ``t`` has the wrong shape, or an index is out of range.
+        ModelError
+            If the model fails or returns NaN or inf.
+        """
+        x = np.asarray(x)
+        want = (*self._info.sample_shape,)
+        if x.ndim != len(want) + 1 or x.shape[1:] != want:
+            raise ValueError(f"{self.path.name}: x has shape {x.shape}, expected "
+                             f"(B, {', '.join(map(str, want))})")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        t = self._timesteps(t, x.shape[0])
+        out = self._run(x, t)
+        # One reduction instead of an elementwise mask: cheap, and any NaN/inf propagates.
+        if not np.isfinite(out.sum(dtype=np.float64)):
+            bad = int(np.count_nonzero(~np.isfinite(out)))
+            raise ModelError(f"{self.path}: model returned non-finite values ({bad} of "
+                             f"{out.size} are NaN or inf)")
+        return out
+
+    def _timesteps(self, t: Any, batch: int) -> np.ndarray:
+        t = np.asarray(t)
+        if t.ndim == 0:
+            t = np.broadcast_to(t, (batch,))
+        elif t.shape != (batch,):
+            raise ValueError(f"{self.path.name}: t has shape {t.shape}, expected () or ({batch},)")
+        if self._info.time_kind == "index":
+            name, last = self.path.name, self._info.T - 1
+            if t.dtype.kind == "f" and not np.all(t == np.round(t)):
+                raise ValueError(f"{name}: timestep indices must be integers, found {t}")
+            if t.size and (t.min() < 0 or t.max() > last):
+                raise ValueError(f"{name}: timestep index out of range 0..{last}, "
+                                 f"found {t.min()}..{t.max()}")
+        return np.ascontiguousarray(t, dtype=self._time_dtype)
+
+    def _run(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        feeds = self.input_names
+        n = self.fixed_batch
+        try:
+            if n is None:
+                out = self._session.run([self.output_name], {feeds[0]: x, feeds[1]: t})[0]
+            else:
+                parts = []
+                for start in range(0, x.shape[0], n):
+                    xs, ts = x[start:start + n], t[start:start + n]
+                    pad = n - xs.shape[0]
+                    if pad:  # the last chunk of a fixed-batch model: pad, then drop the pad
+                        xs = np.concatenate([xs, np.zeros((pad, *xs.shape[1:]), xs.dtype)])
+                        ts = np.concatenate([ts, np.repeat(ts[-1:], pad)])
+                    y = self._session.run([self.output_name], {feeds[0]: xs, feeds[1]: ts})[0]
+                    parts.append(y[: n - pad])
+                out = np.concatenate(parts) if parts else np.zeros_like(x)
+        except Exception as exc:  # onnxruntime's own exception types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{self.path}: inference failed: {first}") from None
+        if out.shape != x.shape:
+            raise ModelError(f"{self.path}: output shape {out.shape} differs from input "
+                             f"shape {x.shape}")
+        return out.astype(np.float32, copy=False)
+
+    def describe(self) -> dict[str, Any]:
+        """Everything ``diffview info`` shows, as a JSON-friendly dict."""
+        meta = self._session.get_modelmeta()
+
+        def arg(a: Any) -> dict[str, Any]:
+            shape = None if a.shape is None else [d if isinstance(d, int) else (d or "?")
+                                                  for d in a.shape]
+            return {"name": a.name, "shape": shape, "dtype": a.type}
+
+        return {
+            "path": str(self.path),
+            "size_bytes": self.path.stat().st_size,
+            "producer": meta.producer_name,
+            "graph": meta.graph_name,
+            "device_requested": self.device,
+            "provider": self.provider,
+            "provider_note": self.provider_note,
+            "session_providers": list(self._session.get_providers()),
+            "threads": self.threads,
+            "inputs": [arg(a) for a in self._session.get_inputs()],
+            "outputs": [arg(a) for a in self._session.get_outputs()],
+            "sample_input": self.input_names[0],
+            "timestep_input": self.input_names[1],
+            "output": self.output_name,
+            "fixed_batch": self.fixed_batch,
+            "info": self._info.to_dict(),
+            "metadata_warnings": list(self.metadata_warnings),
+            "metadata": dict(meta.custom_metadata_map),
+        }
+
+    def __repr__(self) -> str:
+        return (f"OnnxDenoiser({str(self.path)!r}, provider={self.provider!r}, "
+                f"sample_shape={self._info.sample_shape})")
+
+
+def default_model_path(name: str = "fashion") -> Path:
+    """Path of a bundled model: ``"fashion"`` -> ``resources/models/fashion_unet.onnx``,
+    any other name -> ``resources/models/toy2d_<name>.onnx``."""
+    if name == "fashion":
+        return resource("models", "fashion_unet.onnx")
+    return resource("models", f"toy2d_{name}.onnx")
+
+
+def load_default(name: str = "fashion", device: str = "auto") -> OnnxDenoiser:
+    """Load a bundled model (see :func:`default_model_path`).
+
+    Raises
+    ------
+    ModelError
+        If the file is missing (naming the path) or unusable.
+    """
+    path = default_model_path(name)
+    if not path.exists():
+        raise ModelError(f"{path}: bundled model {name!r} not found; train one with "
+                         "`diffview train` or open another .onnx file")
+    return OnnxDenoiser(path, device=device)
