@@ -1,0 +1,1 @@
+"""Dialogs: forms that return a typed config, without side effects."""

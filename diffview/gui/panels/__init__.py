@@ -1,0 +1,1 @@
+"""One dock widget per module: forward, sampling, grid, sde2d, randomwalk."""
