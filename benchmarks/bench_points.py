@@ -1,0 +1,94 @@
+"""Frames per second of a moving point cloud: diffview's PointsItem against ScatterPlotItem.
+
+One frame = give the item new coordinates (the cloud moves a little, as in a diffusion
+animation) + a synchronous repaint of an 800 x 600 PlotWidget (offscreen).  Reported: the
+median frame time as frames/s and the 10th-90th percentile spread.
+
+Run alone: ``.venv/bin/python -m benchmarks.bench_points``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+
+SIZES = (10_000, 50_000, 200_000)
+
+
+def _frame_times(widget, update, n_frames: int, app) -> np.ndarray:
+    times = []
+    for k in range(n_frames + 2):
+        t0 = time.perf_counter()
+        update(k)
+        widget.viewport().repaint()
+        dt = time.perf_counter() - t0
+        app.processEvents()
+        if k >= 2:  # the first frames pay for allocations and autorange
+            times.append(dt)
+    return np.array(times)
+
+
+def _row(name: str, n: int, times: np.ndarray) -> str:
+    med = float(np.median(times))
+    lo, hi = np.percentile(times, [10, 90])
+    return (f"| {name} | {n:,} | {1.0 / med:.1f} | {med * 1e3:.1f} | "
+            f"{lo * 1e3:.1f} - {hi * 1e3:.1f} | {times.size} |")
+
+
+def run(sizes=SIZES, frames: int = 30) -> str:
+    """Measure both items at each size; return a markdown section."""
+    import pyqtgraph as pg
+
+    from diffview.gui.panels.points_item import PointsItem
+
+    app = pg.mkQApp()
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in sizes:
+        base = rng.standard_normal((n, 2))
+        drift = rng.standard_normal((n, 2))
+        clouds = [base + 0.02 * k * drift for k in range(8)]
+
+        w = pg.PlotWidget()
+        w.resize(800, 600)
+        w.show()
+        item = PointsItem(size=2.0)
+        w.addItem(item)
+        item.setData(clouds[0])
+        w.setRange(xRange=(-4, 4), yRange=(-4, 4), padding=0)
+        app.processEvents()
+        t = _frame_times(w, lambda k: item.setData(clouds[k % 8]), frames, app)
+        rows.append(_row("PointsItem (drawPoints)", n, t))
+        w.close()
+
+        w = pg.PlotWidget()
+        w.resize(800, 600)
+        w.show()
+        scatter = pg.ScatterPlotItem(size=2, pen=None, brush=pg.mkBrush(80, 160, 255),
+                                     pxMode=True)
+        w.addItem(scatter)
+        scatter.setData(pos=clouds[0])
+        w.setRange(xRange=(-4, 4), yRange=(-4, 4), padding=0)
+        app.processEvents()
+        # ScatterPlotItem is slow at 200k: fewer frames keep the benchmark under a minute
+        n_sc = max(3, frames // 6) if n > 50_000 else max(5, frames // 2)
+        t = _frame_times(w, lambda k: scatter.setData(pos=clouds[k % 8]), n_sc, app)
+        rows.append(_row("ScatterPlotItem.setData", n, t))
+        w.close()
+        app.processEvents()
+
+    head = ("## Point cloud drawing (2-D SDE panel)\n\n"
+            "One frame = new coordinates for every point + synchronous repaint of an "
+            "800x600 offscreen PlotWidget, 2-pixel points. Command: "
+            "`.venv/bin/python -m benchmarks.bench_points`.\n\n"
+            "| item | points | frames/s (median) | ms/frame | ms, 10th-90th pct | frames |\n"
+            "| --- | ---: | ---: | ---: | ---: | ---: |\n")
+    return head + "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(run())
