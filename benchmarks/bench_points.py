@@ -61,7 +61,7 @@ def run(sizes=SIZES, frames: int = 30) -> str:
         item.setData(clouds[0])
         w.setRange(xRange=(-4, 4), yRange=(-4, 4), padding=0)
         app.processEvents()
-        t = _frame_times(w, lambda k: item.setData(clouds[k % 8]), frames, app)
+        t = _frame_times(w, lambda k, it=item, c=clouds: it.setData(c[k % 8]), frames, app)
         rows.append(_row("PointsItem (drawPoints)", n, t))
         w.close()
 
@@ -76,7 +76,7 @@ def run(sizes=SIZES, frames: int = 30) -> str:
         app.processEvents()
         # ScatterPlotItem is slow at 200k: fewer frames keep the benchmark under a minute
         n_sc = max(3, frames // 6) if n > 50_000 else max(5, frames // 2)
-        t = _frame_times(w, lambda k: scatter.setData(pos=clouds[k % 8]), n_sc, app)
+        t = _frame_times(w, lambda k, sc=scatter, c=clouds: sc.setData(pos=c[k % 8]), n_sc, app)
         rows.append(_row("ScatterPlotItem.setData", n, t))
         w.close()
         app.processEvents()
