@@ -60,7 +60,7 @@ def make_timesteps(T: int, n_steps: int, spacing: str = "leading") -> np.ndarray
     """A descending table of ``n_steps`` timestep indices out of 0..T-1 (diffusers' spacings).
 
     - ``leading``:  arange(n) * (T // n), reversed          (T=1000, n=10: 900, 800, ..., 0)
-    - ``trailing``: round(T - k T / n) - 1 for k = 0..n-1  (T=1000, n=10: 999, 899, ..., 99)
+    - ``trailing``: round(arange(T, 0, -T / n)) - 1        (T=1000, n=10: 999, 899, ..., 99)
     - ``linspace``: round(linspace(0, T - 1, n)), reversed  (T=1000, n=10: 999, 888, ..., 0)
 
     Duplicates (impossible for 1 <= n <= T with these rules, but cheap to guarantee) are removed.
@@ -78,9 +78,10 @@ def make_timesteps(T: int, n_steps: int, spacing: str = "leading") -> np.ndarray
     if spacing == "leading":
         ts = np.arange(n, dtype=np.int64) * (T // n)
     elif spacing == "trailing":
-        # diffusers writes round(arange(T, 0, -T/n)) - 1; a float arange can grow a spurious
-        # (n+1)-th element near 0, so the same values are formed as T - k * (T/n).
-        ts = np.round(T - np.arange(n) * (T / n)).astype(np.int64) - 1
+        # diffusers' round(arange(T, 0, -T/n)) - 1, but a float arange's length is
+        # ceil(n * (1 +- rounding)): it can grow a spurious (n+1)-th value near 0 (which would
+        # become index -1), so only the first n values are kept.
+        ts = np.round(np.arange(T, 0, -T / n)[:n]).astype(np.int64) - 1
     elif spacing == "linspace":
         ts = np.round(np.linspace(0, T - 1, n)).astype(np.int64)
     else:
