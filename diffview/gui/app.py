@@ -1,0 +1,186 @@
+"""Start the desktop application, or render it offscreen to a PNG (``--screenshot``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["build_parser", "run_gui"]
+
+log = logging.getLogger("diffview")
+
+# --screenshot waits at most this long for the model, then for the demo state's jobs.
+SCREENSHOT_WAIT_S = 60.0
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT such as 1280x800, got {text!r}") from None
+    if not (100 <= w <= 8000 and 100 <= h <= 8000):
+        raise argparse.ArgumentTypeError("width and height must be between 100 and 8000")
+    return w, h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="diffview",
+        description="See diffusion models at work. Without arguments, opens the main window. "
+                    "Command-line tools: diffview train|sample|info --help.")
+    p.add_argument("--model", type=Path, help="ONNX image model to load instead of the default")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where the model runs (default: auto, CUDA when it works)")
+    p.add_argument("--screenshot", type=Path, metavar="PATH",
+                   help="render offscreen after loading and a short demo, write a PNG, exit")
+    p.add_argument("--panel", metavar="NAME",
+                   help="with --screenshot: only this panel (forward, sampling, grid, sde2d, "
+                        "randomwalk)")
+    p.add_argument("--size", type=_size, default=(1280, 800), metavar="WxH",
+                   help="with --screenshot: window or panel size (default 1280x800)")
+    p.add_argument("--theme", choices=("system", "light", "dark"), default=None,
+                   help="light or dark look (default: the saved choice, else follow the system)")
+    return p
+
+
+def _install_excepthook(context) -> None:
+    """Exceptions escaping a Qt slot reach the user as a dialog instead of only stderr."""
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        if issubclass(exc_type, KeyboardInterrupt):
+            previous(exc_type, exc, tb)
+            return
+        log.error("unexpected error", exc_info=(exc_type, exc, tb))
+        try:
+            context.report_error("Unexpected error", f"{exc_type.__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - never fail inside the hook
+            previous(exc_type, exc, tb)
+
+    sys.excepthook = hook
+
+
+# Messages Qt's offscreen platform prints for things it cannot do; harmless for a screenshot.
+_IGNORED_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",
+                        "This plugin does not support raise()")
+
+
+def _install_qt_message_handler() -> None:
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    levels = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
+              QtMsgType.QtFatalMsg: logging.CRITICAL}
+    qt_log = logging.getLogger("diffview.qt")
+
+    def handler(mode, _context, message):
+        if any(message.startswith(m) for m in _IGNORED_QT_MESSAGES):
+            return
+        qt_log.log(levels.get(mode, logging.WARNING), "%s", message)
+
+    qInstallMessageHandler(handler)
+
+
+def run_gui(argv: list[str] | None = None) -> int:
+    """Entry point of ``diffview`` without a sub-command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.panel and not args.screenshot:
+        print("diffview: --panel only applies with --screenshot", file=sys.stderr)
+        return 2
+    if args.screenshot:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    from PySide6.QtWidgets import QApplication
+
+    _install_qt_message_handler()
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "diffview"])
+    app.setApplicationName("diffview")
+    app.setOrganizationName("diffview")
+    app.setApplicationDisplayName("diffview")
+
+    from diffview.gui.context import AppContext
+    from diffview.gui.style import apply_style
+
+    context = AppContext(device=args.device)
+    theme = args.theme or str(context.settings.value("ui/theme", "system"))
+    apply_style(app, theme)
+
+    from diffview.gui.main_window import MainWindow
+
+    window = MainWindow(context, restore_layout=not args.screenshot)
+    _install_excepthook(context)
+    if args.model is not None:
+        window.load_model(args.model)
+    else:
+        window.load_default_model()
+
+    if args.screenshot:
+        return _screenshot(app, window, args)
+    window.show()
+    code = app.exec()
+    window.shutdown()
+    return code
+
+
+def _wait(app, condition, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        app.processEvents()
+        time.sleep(0.01)
+    return True
+
+
+def _screenshot(app, window, args) -> int:
+    """Render after the model and the demo state have settled, save the PNG, return 0/1."""
+    target = window
+    if args.panel:
+        if args.panel not in window.panels:
+            known = ", ".join(window.panels) or "none"
+            print(f"diffview: no panel {args.panel!r} (available: {known})", file=sys.stderr)
+            window.shutdown()
+            return 2
+    window.resize(*args.size)
+    window.show()
+    ok = _wait(app, lambda: not window.model_busy(), SCREENSHOT_WAIT_S)
+    if args.model is not None and (not ok or window.context.image_model is None):
+        print(f"diffview: cannot load model {args.model}: "
+              f"{window.model_load_failed_message or 'timed out'}", file=sys.stderr)
+        window.shutdown()
+        return 1
+    window.demo_state(args.panel)
+    _wait(app, lambda: not window.busy(), SCREENSHOT_WAIT_S)
+    if args.panel:
+        dock = window.docks[args.panel]
+        dock.setFloating(True)
+        dock.resize(*args.size)
+        dock.show()
+        dock.raise_()
+        target = dock.widget()
+    # A few more turns of the event loop so that layouts and plots have painted.
+    for _ in range(5):
+        app.processEvents()
+        time.sleep(0.02)
+    path = Path(args.screenshot)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"diffview: cannot create {path.parent}: {exc}", file=sys.stderr)
+        window.shutdown()
+        return 1
+    ok = target.grab().save(str(path), "PNG")
+    window.shutdown()
+    window.close()
+    if not ok:
+        print(f"diffview: could not write {path}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,760 @@
+"""Forward noising panel: scrub t = 0..T over an image and watch x_t, the noise and the schedule.
+
+Everything the slider touches is precomputed (the image, the noise, for the step-by-step chain
+every state), so a slider move costs one ``q_sample_step`` and an in-place ``setImage``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from diffview.core import forward as fwd
+from diffview.core.schedules import SCHEDULES, make_schedule
+from diffview.gui.style import PLOT_COLORS
+from diffview.gui.workers import JobRunner, call_in_worker
+
+__all__ = ["ForwardPanel", "image_from_file", "images_to_model_range", "to_display"]
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp);;All files (*)"
+MAX_SIDE = 512  # larger images are scaled down on load so scrubbing stays instant
+CHAIN_BUDGET_BYTES = 256 * 2**20  # every chain state is kept in memory up to this size
+CORRUPTIONS = {"noise": "Gaussian noise", "blur": "Blur (cold)", "mask": "Mask (cold)",
+               "pixelate": "Pixelate (cold)"}
+X_LEVELS = (-1.0, 1.0)
+NOISE_LEVELS = (-3.0, 3.0)
+
+
+# ---- image helpers shared by the panels ---------------------------------------------------
+
+def images_to_model_range(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W) or (N, H, W, C) -> float32 (N, C, H, W) in [-1, 1]."""
+    try:
+        from diffview.core.data import to_model_range
+
+        return to_model_range(images)
+    except ImportError:  # pragma: no cover - core.data not there yet
+        x = np.asarray(images, np.float32) / 127.5 - 1.0
+        return x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
+
+
+def image_from_file(path: str | Path, max_side: int = MAX_SIDE) -> np.ndarray:
+    """Load a PNG/JPEG (grey or colour, any size) as float32 (C, H, W) in [-1, 1].
+
+    Colour images keep 3 channels, grey ones 1; images larger than ``max_side`` are scaled
+    down (Lanczos) keeping their aspect ratio. Runs on a worker.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("L", "I;16", "I", "F", "1", "LA"):
+                im = im.convert("L")
+            else:
+                im = im.convert("RGB")
+            if max(im.size) > max_side:
+                scale = max_side / max(im.size)
+                size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+                im = im.resize(size, Image.Resampling.LANCZOS)
+            arr = np.asarray(im)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"Cannot read {Path(path).name} as an image: {exc}") from None
+    if arr.ndim == 3 and np.array_equal(arr[..., 0], arr[..., 1]) \
+            and np.array_equal(arr[..., 1], arr[..., 2]):
+        arr = arr[..., 0]  # an RGB file holding a grey picture
+    return images_to_model_range(arr[None])[0]
+
+
+def to_display(x: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> what an ImageItem shows: (H, W) for one channel, (H, W, 3) for colour."""
+    if x.shape[0] == 1:
+        return x[0]
+    return np.ascontiguousarray(np.moveaxis(x[:3], 0, -1))
+
+
+def make_image_view(layout: pg.GraphicsLayoutWidget, title: str, row: int = 0, col: int = 0):
+    """An aspect-locked, mouse-less view box with one row-major ImageItem; returns the item."""
+    vb = layout.addViewBox(row=row, col=col, lockAspect=True, enableMouse=False, invertY=True)
+    vb.setMenuEnabled(False)
+    item = pg.ImageItem(axisOrder="row-major")
+    vb.addItem(item)
+    label = pg.LabelItem(title, size="10pt")
+    layout.addItem(label, row=row + 1, col=col)
+    return item, label, vb
+
+
+def thumbnail_icon(x: np.ndarray, size: int = 56) -> QIcon:
+    """A QIcon from a (C, H, W) image in [-1, 1]."""
+    u8 = np.clip((to_display(x) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    u8 = np.ascontiguousarray(u8)
+    h, w = u8.shape[:2]
+    if u8.ndim == 2:
+        qimg = QImage(u8.data, w, h, w, QImage.Format.Format_Grayscale8)
+    else:
+        qimg = QImage(u8.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+    pix = QPixmap.fromImage(qimg.copy()).scaled(
+        size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+    return QIcon(pix)
+
+
+def demo_image(size: int = 28) -> np.ndarray:
+    """A ring, used when no bundled samples are available."""
+    yy, xx = np.mgrid[:size, :size]
+    r = np.hypot(yy - (size - 1) / 2, xx - (size - 1) / 2) / (size / 2)
+    img = np.where((r > 0.45) & (r < 0.8), 1.0, -1.0).astype(np.float32)
+    return img[None]
+
+
+def load_bundled() -> tuple[np.ndarray, list[str]]:
+    """Bundled samples as float32 (N, C, H, W) sorted by class, and their captions."""
+    try:
+        from diffview.core.data import bundled_samples
+
+        s = bundled_samples()
+    except Exception:  # noqa: BLE001 - the strip falls back to a demo image
+        return demo_image()[None], ["demo ring"]
+    x = images_to_model_range(s.images)
+    if s.labels is None:
+        return x, [f"sample {i}" for i in range(len(x))]
+    order = np.argsort(s.labels, kind="stable")
+    names = [s.class_names[int(lab)] if int(lab) < len(s.class_names) else str(int(lab))
+             for lab in s.labels[order]]
+    return x[order], names
+
+
+# ---- the panel ------------------------------------------------------------------------------
+
+class ForwardPanel(QWidget):
+    """Scrub the forward process q(x_t | x_0) over a chosen image.
+
+    Signals
+    -------
+    step_changed(int)
+        The scrub position t in 0..T.
+    """
+
+    panel_name = "forward"
+    title = "Forward noising"
+
+    step_changed = Signal(int)
+
+    def __init__(self, context, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.context = context
+        self.setAcceptDrops(True)
+        self._loader = JobRunner("forward-image", self)
+        self._loader.run_finished.connect(self._on_image_loaded)
+        self._loader.run_failed.connect(self._on_load_failed)
+        self._chain_runner = JobRunner("forward-chain", self, max_fps=20)
+        self._chain_runner.frame_ready.connect(self._on_chain_progress)
+        self._chain_runner.run_finished.connect(self._on_chain_ready)
+        self._chain_runner.run_failed.connect(self._on_load_failed)
+        context.cancel_requested.connect(self._on_cancel_requested)
+        context.image_model_changed.connect(self._on_model_changed)
+
+        self._schedule = make_schedule("linear", 1000)
+        self._schedule_label = "linear"
+        self._image_path: Path | None = None
+        self._sample_index = 0
+        self._seed = 0
+        self._x0 = demo_image()
+        self._source = "demo ring"
+        self._noise = np.zeros_like(self._x0)
+        self._chain_states: np.ndarray | None = None
+        self._chain_key: tuple | None = None
+        self._mask_order: np.ndarray | None = None
+        self._xt = np.zeros_like(self._x0)
+
+        self._build_ui()
+        self._play_timer = QTimer(self)
+        self._play_timer.setInterval(33)
+        self._play_timer.timeout.connect(self._advance)
+
+        self._bundled, self._bundled_names = load_bundled()
+        self._strip_indices: list[int] = []
+        self._fill_class_combo()
+        self._fill_strip()
+        self.strip.setCurrentRow(0)
+        self._plot_schedule()
+
+    # ---- UI -----------------------------------------------------------------------------
+
+    def _build_ui(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(4, 4, 4, 4)
+
+        top = QHBoxLayout()
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip("Which bundled samples the strip shows")
+        self.class_combo.currentIndexChanged.connect(self._fill_strip)
+        top.addWidget(self.class_combo)
+        self.strip = QListWidget()
+        self.strip.setViewMode(QListWidget.ViewMode.IconMode)
+        self.strip.setFlow(QListWidget.Flow.LeftToRight)
+        self.strip.setWrapping(False)
+        self.strip.setIconSize(QSize(44, 44))
+        self.strip.setGridSize(QSize(50, 50))
+        self.strip.setSpacing(0)
+        self.strip.setFixedHeight(50 + self.strip.horizontalScrollBar().sizeHint().height() + 6)
+        self.strip.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.strip.setMovement(QListWidget.Movement.Static)
+        self.strip.setToolTip("Bundled samples: click one to noise it")
+        self.strip.currentRowChanged.connect(self._on_strip_row)
+        top.addWidget(self.strip, 1)
+        self.open_button = QPushButton("Open image…")
+        self.open_button.setToolTip("Load a PNG or JPEG (any size, grey or colour); "
+                                    "you can also drop a file here")
+        self.open_button.clicked.connect(self._ask_open_image)
+        top.addWidget(self.open_button)
+        root.addLayout(top)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.images = pg.GraphicsLayoutWidget()
+        self.images.setMinimumSize(260, 180)
+        self.xt_item, self.xt_label, _ = make_image_view(self.images, "x_t", 0, 0)
+        self.noise_item, self.noise_label, _ = make_image_view(self.images, "noise ε", 0, 1)
+        self.images.ci.layout.setColumnStretchFactor(0, 3)
+        self.images.ci.layout.setColumnStretchFactor(1, 2)
+        split.addWidget(self.images)
+
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setMinimumSize(240, 180)
+        self.sched_plot = self.plots.addPlot(row=0, col=0, title="Schedule")
+        self.sched_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.sched_plot.setLabel("bottom", "t")
+        self.sched_plot.setYRange(0, 1.02, padding=0)
+        self.sched_plot.setMouseEnabled(False, False)
+        self.curve_abar = self.sched_plot.plot(pen=pg.mkPen(PLOT_COLORS[0], width=2),
+                                               name="ᾱ_t")
+        self.curve_beta = self.sched_plot.plot(pen=pg.mkPen(PLOT_COLORS[1], width=2),
+                                               name="β_t / max β")
+        self.curve_snr = pg.PlotDataItem(pen=pg.mkPen(PLOT_COLORS[2], width=2,
+                                                      style=Qt.PenStyle.DashLine))
+        self.snr_plot = self.plots.addPlot(row=1, col=0, title="SNR (dB)")
+        self.snr_plot.addItem(self.curve_snr)
+        self.snr_plot.setLabel("bottom", "t")
+        self.snr_plot.setMouseEnabled(False, False)
+        self.snr_plot.setXLink(self.sched_plot)
+        self.cursors = []
+        for plot in (self.sched_plot, self.snr_plot):
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(PLOT_COLORS[4], width=1))
+            plot.addItem(line)
+            self.cursors.append(line)
+        self.hist_plot = self.plots.addPlot(row=2, col=0, title="Pixel histogram vs N(0, 1)")
+        self.hist_plot.setMouseEnabled(False, False)
+        self.hist_plot.setXRange(-4, 4, padding=0)
+        self.hist_curve = self.hist_plot.plot(stepMode="center", fillLevel=0,
+                                              brush=pg.mkBrush(0, 114, 178, 90),
+                                              pen=pg.mkPen(PLOT_COLORS[0]))
+        xs = np.linspace(-4, 4, 161)
+        self.hist_plot.plot(xs, np.exp(-xs**2 / 2) / math.sqrt(2 * math.pi),
+                            pen=pg.mkPen(PLOT_COLORS[4], width=2))
+        split.addWidget(self.plots)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        root.addWidget(split, 1)
+
+        scrub = QHBoxLayout()
+        self.play_button = QPushButton("Play")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Animate t from its position to T (Space)")
+        self.play_button.toggled.connect(self.set_playing)
+        scrub.addWidget(self.play_button)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, self._schedule.T)
+        self.slider.setToolTip("Number of noising steps t: 0 is the clean image, T pure noise")
+        self.slider.valueChanged.connect(self._on_step)
+        scrub.addWidget(self.slider, 1)
+        self.step_spin = QSpinBox()
+        self.step_spin.setRange(0, self._schedule.T)
+        self.step_spin.setPrefix("t = ")
+        self.step_spin.setToolTip("Type a step t directly")
+        self.step_spin.valueChanged.connect(self.slider.setValue)
+        scrub.addWidget(self.step_spin)
+        self.coef_label = QLabel()
+        self.coef_label.setMinimumWidth(230)
+        self.coef_label.setToolTip("x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε")
+        scrub.addWidget(self.coef_label)
+        root.addLayout(scrub)
+
+        opts = QHBoxLayout()
+        opts.addWidget(QLabel("Schedule"))
+        self.schedule_combo = QComboBox()
+        self.schedule_combo.addItems(SCHEDULES)
+        self.schedule_combo.setToolTip("How β_t grows with t")
+        self.schedule_combo.currentTextChanged.connect(self._on_schedule_changed)
+        opts.addWidget(self.schedule_combo)
+        opts.addWidget(QLabel("T"))
+        self.T_spin = QSpinBox()
+        self.T_spin.setRange(10, 4000)
+        self.T_spin.setValue(1000)
+        self.T_spin.setKeyboardTracking(False)
+        self.T_spin.setToolTip("Number of diffusion steps T")
+        self.T_spin.valueChanged.connect(self._on_schedule_changed)
+        opts.addWidget(self.T_spin)
+        self.process_combo = QComboBox()
+        self.process_combo.addItem("Closed form q(x_t|x_0)", "closed")
+        self.process_combo.addItem("Step-by-step chain", "chain")
+        self.process_combo.setToolTip("Jump to t in one draw, or apply t small noising steps "
+                                      "(same distribution, different path)")
+        self.process_combo.currentIndexChanged.connect(self._on_process_changed)
+        opts.addWidget(self.process_combo)
+        self.corruption_combo = QComboBox()
+        for key, text in CORRUPTIONS.items():
+            self.corruption_combo.addItem(text, key)
+        self.corruption_combo.setToolTip("Gaussian noise (DDPM) or a deterministic cold-diffusion "
+                                         "degradation")
+        self.corruption_combo.currentIndexChanged.connect(self._on_corruption_changed)
+        opts.addWidget(self.corruption_combo)
+        self.new_noise_button = QPushButton("New noise")
+        self.new_noise_button.setToolTip("Draw a new ε (or mask order) and keep t (N)")
+        self.new_noise_button.clicked.connect(self.new_noise)
+        opts.addWidget(self.new_noise_button)
+        opts.addStretch(1)
+        self.denoise_button = QPushButton("Denoise from here")
+        self.denoise_button.setToolTip("Send x_t to the sampling panel, which restores it "
+                                       "from step t")
+        self.denoise_button.clicked.connect(self.request_denoise)
+        opts.addWidget(self.denoise_button)
+        root.addLayout(opts)
+
+    def _fill_class_combo(self) -> None:
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        self.class_combo.addItem("One per class", None)
+        for name in dict.fromkeys(self._bundled_names):
+            self.class_combo.addItem(name, name)
+        self.class_combo.blockSignals(False)
+
+    def _fill_strip(self, *_args) -> None:
+        wanted = self.class_combo.currentData()
+        if wanted is None:
+            first = {}
+            for i, name in enumerate(self._bundled_names):
+                first.setdefault(name, i)
+            self._strip_indices = list(first.values())
+        else:
+            self._strip_indices = [i for i, n in enumerate(self._bundled_names) if n == wanted]
+        self.strip.blockSignals(True)
+        self.strip.clear()
+        for i in self._strip_indices:
+            item = QListWidgetItem(thumbnail_icon(self._bundled[i]), "")
+            item.setToolTip(self._bundled_names[i])
+            item.setSizeHint(QSize(50, 50))
+            self.strip.addItem(item)
+        self.strip.blockSignals(False)
+
+    # ---- public API ---------------------------------------------------------------------
+
+    @property
+    def x0(self) -> np.ndarray:
+        return self._x0
+
+    @property
+    def noise(self) -> np.ndarray:
+        return self._noise
+
+    @property
+    def schedule(self):
+        return self._schedule
+
+    @property
+    def step(self) -> int:
+        return self.slider.value()
+
+    @property
+    def corruption(self) -> str:
+        return self.corruption_combo.currentData()
+
+    @property
+    def process(self) -> str:
+        return self.process_combo.currentData()
+
+    def chain_ready(self) -> bool:
+        return self._chain_states is not None and self._chain_key == self._current_chain_key()
+
+    def set_image(self, x0: np.ndarray, source: str = "image") -> None:
+        """Show ``x0`` (float32 (C, H, W) in [-1, 1]) at the current t with fresh fixed noise."""
+        x0 = np.ascontiguousarray(x0, dtype=np.float32)
+        if x0.ndim != 3:
+            raise ValueError(f"x0 must have shape (C, H, W), got {x0.shape}")
+        self._x0 = x0
+        self._source = source
+        self._xt = np.empty_like(x0)
+        self._draw_noise()
+        self._refresh()
+
+    def open_image(self, path: str | Path) -> None:
+        """Load an image file on a worker; it replaces the current image when ready."""
+        path = Path(path)
+        self.context.report_status(f"Loading {path.name}…")
+        self._loader.start(call_in_worker(lambda: (image_from_file(path), path)))
+
+    def set_step(self, step: int) -> None:
+        self.slider.setValue(int(step))
+
+    def set_schedule(self, name: str, T: int) -> None:  # noqa: N803
+        self.T_spin.blockSignals(True)
+        self.T_spin.setValue(int(T))
+        self.T_spin.blockSignals(False)
+        self.schedule_combo.setCurrentText(name)
+        self._on_schedule_changed()
+
+    def set_process(self, process: str) -> None:
+        self.process_combo.setCurrentIndex(self.process_combo.findData(process))
+
+    def set_corruption(self, kind: str) -> None:
+        self.corruption_combo.setCurrentIndex(self.corruption_combo.findData(kind))
+
+    def new_noise(self) -> None:
+        self._seed += 1
+        self._draw_noise()
+        self._refresh()
+
+    def set_playing(self, playing: bool) -> None:
+        if playing and self.slider.value() >= self.slider.maximum():
+            self.slider.setValue(0)
+        self.play_button.blockSignals(True)
+        self.play_button.setChecked(playing)
+        self.play_button.blockSignals(False)
+        self.play_button.setText("Pause" if playing else "Play")
+        if playing:
+            self._play_timer.start()
+        else:
+            self._play_timer.stop()
+
+    def toggle_play(self) -> None:
+        self.set_playing(not self._play_timer.isActive())
+
+    def current_xt(self) -> np.ndarray:
+        """x at the current step (float32 (C, H, W)), as displayed before clipping."""
+        return self._xt
+
+    def compute_xt(self, step: int, out: np.ndarray | None = None) -> np.ndarray:
+        """x after ``step`` steps of the selected process, from the stored noise."""
+        kind = self.corruption
+        if kind != "noise":
+            return fwd.degrade(kind, self._x0, step, self._schedule.T,
+                               order=self._mask_order if kind == "mask" else None)
+        if self.process == "chain" and self.chain_ready():
+            if step == 0:
+                return self._x0.copy()
+            return self._chain_states[step - 1]
+        return fwd.q_sample_step(self._x0, self._schedule, step, self._noise, out=out)
+
+    def request_denoise(self) -> None:
+        """Hand x_t and its timestep index to the sampling panel (context.denoise_requested)."""
+        step = self.step
+        if self.corruption != "noise" or step == 0:
+            self.context.report_status("Denoise from here needs Gaussian noise and t ≥ 1.")
+            return
+        x_t, t_index, note = self._model_compatible_xt(step)
+        if note:
+            self.context.report_status(note)
+        self.context.denoise_requested.emit(x_t, t_index)
+
+    def demo_state(self) -> None:
+        # A high-contrast sample reads best half-noised.
+        if len(self._bundled) > 1:
+            self.select_sample(int(np.argmax(self._bundled.reshape(len(self._bundled), -1)
+                                             .std(axis=1))))
+        self.set_step(self._schedule.T // 8)
+
+    def is_busy(self) -> bool:
+        return self._loader.is_busy() or self._chain_runner.is_busy()
+
+    def shutdown(self) -> None:
+        self._play_timer.stop()
+        self._loader.shutdown()
+        self._chain_runner.shutdown()
+
+    def to_state(self) -> dict:
+        return {"schedule": self.schedule_combo.currentText(), "T": self.T_spin.value(),
+                "step": self.step, "seed": self._seed, "process": self.process,
+                "corruption": self.corruption,
+                "sample": self._sample_index if self._image_path is None else -1,
+                "image_path": str(self._image_path) if self._image_path else None}
+
+    def from_state(self, state: dict) -> None:
+        self._seed = int(state.get("seed", self._seed))
+        self.set_schedule(str(state.get("schedule", "linear")), int(state.get("T", 1000)))
+        self.set_process(str(state.get("process", "closed")))
+        self.set_corruption(str(state.get("corruption", "noise")))
+        row = int(state.get("sample", -1))
+        if state.get("image_path"):
+            self.open_image(state["image_path"])
+        elif 0 <= row < len(self._bundled):
+            self.select_sample(row)
+        self._draw_noise()
+        self.set_step(int(state.get("step", 0)))
+        self._refresh()
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _draw_noise(self) -> None:
+        rng = np.random.default_rng(self._seed)
+        self._noise = rng.standard_normal(self._x0.shape, dtype=np.float32)
+        self._mask_order = fwd.mask_order(self._x0.shape, np.random.default_rng(self._seed))
+        self._chain_states = None
+        if self.process == "chain":
+            self._start_chain()
+
+    def _current_chain_key(self) -> tuple:
+        return (id(self._x0), self._seed, self._schedule.T, self.schedule_combo.currentText())
+
+    def chain_noises(self) -> list[np.ndarray]:
+        """The z_1..z_T the chain used (regenerated from the seed; for tests and export)."""
+        rng = np.random.default_rng((self._seed, 1))
+        return [rng.standard_normal(self._x0.shape, dtype=np.float32)
+                for _ in range(self._schedule.T)]
+
+    def _start_chain(self) -> None:
+        nbytes = self._x0.nbytes * self._schedule.T
+        if nbytes > CHAIN_BUDGET_BYTES:
+            self.context.report_status(
+                f"The step-by-step chain would need {nbytes / 2**20:.0f} MB for this image; "
+                "showing the closed form (same distribution).")
+            return
+        x0, schedule, seed = self._x0, self._schedule, self._seed
+        key = self._current_chain_key()
+        total = schedule.T
+
+        def job(token):
+            states = np.empty((total,) + x0.shape, np.float32)
+            rng = np.random.default_rng((seed, 1))
+            for k, x in enumerate(fwd.markov_chain(x0, schedule, rng)):
+                states[k] = x
+                if k % 50 == 0:
+                    yield k
+            return key, states
+
+        self.context.report_progress("Forward chain", 0, total)
+        self._chain_runner.start(job)
+
+    def _on_chain_progress(self, _rid: int, k: int) -> None:
+        self.context.report_progress("Forward chain", int(k), self._schedule.T)
+
+    def _on_chain_ready(self, _rid: int, result) -> None:
+        key, states = result
+        self.context.report_progress("Forward chain", self._schedule.T, self._schedule.T)
+        if key != self._current_chain_key():
+            return
+        self._chain_states, self._chain_key = states, key
+        self._refresh()
+
+    def _on_cancel_requested(self, name: str) -> None:
+        if name == "Forward chain":
+            self._chain_runner.cancel()
+            self.context.report_progress("Forward chain", 1, 1)
+            self.process_combo.setCurrentIndex(0)
+
+    def _on_image_loaded(self, _rid: int, result) -> None:
+        x0, path = result
+        name = path.name
+        self.strip.blockSignals(True)
+        self.strip.clearSelection()
+        self.strip.setCurrentRow(-1)
+        self.strip.blockSignals(False)
+        self.set_image(x0, name)
+        self._image_path = path
+        c, h, w = x0.shape
+        self.context.report_status(f"{name}: {w}×{h}, {'colour' if c == 3 else 'grey'}")
+
+    def _on_load_failed(self, _rid: int, message: str) -> None:
+        self.context.report_error("Cannot load", message)
+
+    def _on_model_changed(self, model) -> None:
+        info = getattr(model, "info", None)
+        if info is None or info.kind != "image" or info.time_kind != "index":
+            return
+        # Follow the model's schedule so that "Denoise from here" hands over matching t.
+        self.set_schedule(info.schedule, int(info.T))
+
+    def _on_strip_row(self, row: int) -> None:
+        if 0 <= row < len(self._strip_indices):
+            i = self._strip_indices[row]
+            self._image_path = None
+            self._sample_index = i
+            self.set_image(self._bundled[i], self._bundled_names[i])
+
+    def select_sample(self, index: int) -> None:
+        """Show bundled sample ``index`` (switching the strip to its class)."""
+        name = self._bundled_names[index]
+        self.class_combo.setCurrentIndex(max(0, self.class_combo.findData(name)))
+        if index in self._strip_indices:
+            row = self._strip_indices.index(index)
+            self.strip.blockSignals(True)
+            self.strip.setCurrentRow(row)
+            self.strip.blockSignals(False)
+            self._on_strip_row(row)
+
+    def _ask_open_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
+        if path:
+            self.open_image(path)
+
+    def _on_schedule_changed(self, *_args) -> None:
+        name, T = self.schedule_combo.currentText(), self.T_spin.value()  # noqa: N806
+        if name == "" or (name == self._schedule_name() and T == self._schedule.T):
+            return
+        step_frac = self.step / max(self._schedule.T, 1)
+        self._schedule = make_schedule(name, T)
+        self._schedule_label = name
+        for w in (self.slider, self.step_spin):
+            w.blockSignals(True)
+            w.setMaximum(T)
+            w.setValue(round(step_frac * T))
+            w.blockSignals(False)
+        self._chain_states = None
+        if self.process == "chain":
+            self._start_chain()
+        self._plot_schedule()
+        self._refresh()
+
+    def _schedule_name(self) -> str:
+        return self._schedule_label
+
+    def _on_process_changed(self, _index: int) -> None:
+        if self.process == "chain" and not self.chain_ready():
+            self._start_chain()
+        self._refresh()
+
+    def _on_corruption_changed(self, _index: int) -> None:
+        noise = self.corruption == "noise"
+        self.process_combo.setEnabled(noise)
+        self.denoise_button.setEnabled(noise)
+        self._refresh()
+
+    def _on_step(self, step: int) -> None:
+        self.step_spin.blockSignals(True)
+        self.step_spin.setValue(step)
+        self.step_spin.blockSignals(False)
+        self._refresh()
+        self.step_changed.emit(step)
+
+    def _advance(self) -> None:
+        step = self.slider.value()
+        if step >= self.slider.maximum():
+            self.set_playing(False)
+            return
+        self.slider.setValue(min(self.slider.maximum(), step + max(1, self._schedule.T // 150)))
+
+    def _plot_schedule(self) -> None:
+        s = self._schedule
+        t = np.arange(1, s.T + 1)
+        self.curve_abar.setData(t, s.alpha_bars)
+        self.curve_beta.setData(t, s.betas / s.betas.max())
+        self.curve_snr.setData(t, np.clip(s.snr_db, -60, 60))
+        self.sched_plot.setXRange(0, s.T, padding=0.01)
+
+    def _refresh(self) -> None:
+        step = self.slider.value()
+        kind = self.corruption
+        if kind == "noise" and not (self.process == "chain" and self.chain_ready()):
+            if self._xt.shape != self._x0.shape:
+                self._xt = np.empty_like(self._x0)
+            x = self.compute_xt(step, out=self._xt)
+        else:
+            x = self.compute_xt(step)
+            self._xt = x
+        self.xt_item.setImage(to_display(x), autoLevels=False, levels=X_LEVELS)
+
+        ab = self._schedule.alpha_bar_at_step(step)
+        a, s = math.sqrt(ab), math.sqrt(max(0.0, 1.0 - ab))
+        if kind == "noise":
+            if self.process == "chain" and self.chain_ready() and step > 0:
+                shown = (x - a * self._x0) / max(s, 1e-12)
+                self.noise_label.setText("effective ε of the chain")
+            else:
+                shown = self._noise
+                self.noise_label.setText("noise ε (held fixed)")
+            self.noise_item.setImage(to_display(shown), autoLevels=False, levels=NOISE_LEVELS)
+            self.coef_label.setText(f"√ᾱ_t = {a:.4f}   √(1−ᾱ_t) = {s:.4f}")
+        else:
+            self.noise_item.setImage(to_display(x - self._x0), autoLevels=False,
+                                     levels=(-2.0, 2.0))
+            self.noise_label.setText("x_t − x_0 (what the degradation changed)")
+            self.coef_label.setText(f"severity t/T = {step / self._schedule.T:.3f}")
+        title = f"x_t at t = {step}" + (" (chain)" if self.process == "chain"
+                                         and self.chain_ready() and kind == "noise" else "")
+        self.xt_label.setText(title)
+        for line in self.cursors:
+            line.setValue(step)
+        counts, edges = np.histogram(x, bins=64, range=(-4.0, 4.0), density=True)
+        self.hist_curve.setData(edges, counts)
+
+    def _model_compatible_xt(self, step: int) -> tuple[np.ndarray, int, str]:
+        """x_t and t_index in the model's terms: the same image at the same noise level ᾱ.
+
+        When the image shape or schedule differ from the model's, x_0 is resized to the
+        model's sample shape and noised afresh at the model timestep with the closest ᾱ.
+        """
+        model = self.context.image_model
+        x_t = self._xt.astype(np.float32, copy=True)
+        t_index = step - 1
+        info = getattr(model, "info", None)
+        if info is None:
+            return x_t, t_index, ""
+        same_shape = tuple(info.sample_shape) == tuple(self._x0.shape)
+        same_sched = info.schedule == self._schedule_name() and int(info.T) == self._schedule.T
+        if same_shape and same_sched:
+            return x_t, t_index, ""
+        model_sched = make_schedule(info.schedule, int(info.T))
+        ab = self._schedule.alpha_bar_at_step(step)
+        t_model = int(np.argmin(np.abs(model_sched.alpha_bars - ab)))
+        x0 = self._x0 if same_shape else resize_image(self._x0, tuple(info.sample_shape))
+        noise = self._noise if same_shape else np.random.default_rng(self._seed).standard_normal(
+            x0.shape, dtype=np.float32)
+        x_t = fwd.q_sample(x0, model_sched, t_model, noise).astype(np.float32)
+        return x_t, t_model, (f"Resized/renoised for the model: t index {t_model} of "
+                              f"{info.schedule} T={info.T} (same ᾱ).")
+
+    # ---- drag and drop ------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_image(urls[0].toLocalFile())
+            event.acceptProposedAction()
+
+
+def resize_image(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Resize a (C, H, W) image in [-1, 1] to ``shape`` (C', H', W'), converting grey/colour."""
+    from PIL import Image
+
+    c, h, w = shape
+    chans = []
+    for ch in x:
+        im = Image.fromarray(ch.astype(np.float32), mode="F").resize((w, h),
+                                                                    Image.Resampling.LANCZOS)
+        chans.append(np.asarray(im, np.float32))
+    out = np.stack(chans)
+    if out.shape[0] == 3 and c == 1:
+        out = (0.299 * out[0] + 0.587 * out[1] + 0.114 * out[2])[None]
+    elif out.shape[0] == 1 and c == 3:
+        out = np.repeat(out, 3, axis=0)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
