@@ -1,0 +1,247 @@
+"""``diffview sample``: draw samples from an ONNX model and save a PNG (and optionally .npy).
+
+Image models give a grid of the samples; 2-D point models give a scatter plot. Sampling runs
+through onnxruntime (:mod:`diffview.engine`); torch is never imported. Sample ``i`` of a run
+depends only on the seed and ``i`` (see :mod:`diffview.eval.generate`), so ``--batch`` changes
+the speed, not the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEVICES = ("auto", "cpu", "cuda")
+SAMPLER_NAMES = ("ddpm", "ddim", "dpm++2m")
+SPACINGS = ("leading", "trailing", "linspace")
+
+
+def add_parser(subparsers, help_text: str) -> argparse.ArgumentParser:
+    """Register ``sample`` on the dispatcher's subparsers."""
+    p = subparsers.add_parser(
+        "sample", help=help_text, description=help_text,
+        epilog="example: diffview sample --model default --sampler ddim --steps 50 --n 64 "
+               "--seed 0 --out grid.png --npy samples.npy")
+    p.add_argument("--model", default="default",
+                   help="ONNX epsilon model, or 'default' for the bundled Fashion-MNIST model")
+    p.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES)
+    p.add_argument("--steps", type=int, default=None,
+                   help="sampler steps (default: 50 for ddim, 20 for dpm++2m, all T for ddpm)")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM noise scale in [0, 1]")
+    p.add_argument("--spacing", default=None, choices=SPACINGS,
+                   help="timestep spacing (default: the sampler's own)")
+    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--batch", type=int, default=64, help="samples per network call")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--npy", default=None,
+                   help="also save the samples: uint8 (N, H, W) or (N, H, W, C) for images, "
+                        "float32 (N, d) for points")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--scale", type=int, default=None,
+                   help="integer upscaling of each image in the grid (default: 2 for images "
+                        "up to 64 px, else 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    return p
+
+
+class CliError(Exception):
+    """A problem to report as ``error: ...`` with exit status 2."""
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.n < 1:
+        raise CliError(f"--n must be at least 1, found {args.n}")
+    if args.batch < 1:
+        raise CliError(f"--batch must be at least 1, found {args.batch}")
+    if args.steps is not None and args.steps < 1:
+        raise CliError(f"--steps must be at least 1, found {args.steps}")
+    if not 0.0 <= args.eta <= 1.0:
+        raise CliError(f"--eta must be in [0, 1], found {args.eta}")
+    if args.eta != 0.0 and args.sampler != "ddim":
+        raise CliError(f"--eta applies to the ddim sampler only, not {args.sampler}")
+    if args.scale is not None and not 1 <= args.scale <= 16:
+        raise CliError(f"--scale must be in 1..16, found {args.scale}")
+    for flag, path, suffix in (("--out", args.out, ".png"), ("--npy", args.npy, ".npy")):
+        if path is None:
+            continue
+        path = Path(path)
+        if path.suffix.lower() != suffix:
+            raise CliError(f"{flag} {path}: expected a {suffix} file name")
+        if not path.parent.is_dir():
+            raise CliError(f"{flag} {path}: folder {path.parent} does not exist")
+
+
+def _load_model(spec: str, device: str):
+    from diffview.engine import ModelError, OnnxDenoiser, default_model_path
+
+    path = default_model_path() if spec == "default" else Path(spec)
+    if spec == "default" and not path.exists():
+        raise CliError(f"the bundled model {path} is missing; pass --model PATH")
+    try:
+        return OnnxDenoiser(path, device=device)
+    except ModelError as exc:
+        raise CliError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``diffview sample``; 0 on success, 2 on a bad model or argument."""
+    try:
+        return _run(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from diffview.engine import ModelError
+    from diffview.eval.generate import generate
+
+    _check_args(args)
+    model = _load_model(args.model, args.device)
+    info = model.info
+    for warning in model.metadata_warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if model.provider_note and args.device == "cuda":  # "auto" falling back to CPU is normal
+        print(f"note: {model.provider_note}", file=sys.stderr)
+    if args.steps is not None and args.steps > info.T:
+        raise CliError(f"--steps must be at most the model's T = {info.T}, found {args.steps}")
+    t0 = time.perf_counter()
+    progress = None if args.quiet else _progress_printer(t0, args.n, args.batch)
+    try:
+        x = generate(model, args.n, args.sampler, args.steps, args.eta, args.spacing,
+                     args.batch, args.seed, progress)
+    except (ValueError, ModelError) as exc:
+        raise CliError(str(exc)) from None
+    seconds = time.perf_counter() - t0
+    if not args.quiet:
+        print(file=sys.stderr)
+    out = Path(args.out)
+    if info.kind == "image":
+        from diffview.core.data import to_uint8
+
+        pixels = to_uint8(x, tuple(info.value_range))
+        scale = args.scale or (2 if max(info.sample_shape[1:]) <= 64 else 1)
+        save_grid(pixels, out, scale=scale)
+        saved = pixels
+    else:
+        points = x.astype(np.float32)
+        save_scatter(points, out, value_range=tuple(info.value_range))
+        saved = points
+    if args.npy:
+        np.save(args.npy, saved)
+    what = f"{args.n} samples" + (f" {tuple(saved.shape[1:])}" if saved.ndim > 1 else "")
+    print(f"{what} with {args.sampler} in {seconds:.1f} s on {model.provider}"
+          f" -> {out}" + (f", {args.npy}" if args.npy else ""))
+    return 0
+
+
+def _progress_printer(t0: float, n: int, batch: int):
+    n_batches = -(-n // batch)
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] < 0.2 and done != total:
+            return
+        last[0] = now
+        per_batch = total // n_batches
+        b = min((done - 1) // per_batch + 1, n_batches)
+        step = done - (b - 1) * per_batch
+        print(f"\rsampling: batch {b}/{n_batches}, step {step}/{per_batch}, "
+              f"{now - t0:.1f} s", end="", file=sys.stderr, flush=True)
+
+    return progress
+
+
+# ------------------------------------------------------------------------------ rendering
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """(rows, cols) of a near-square grid for ``n`` images, cols = ceil(sqrt(n))."""
+    cols = max(1, math.ceil(math.sqrt(n)))
+    return max(1, math.ceil(n / cols)), cols
+
+
+def make_grid(images: np.ndarray, gap: int = 2, gap_value: int = 128,
+              scale: int = 1) -> np.ndarray:
+    """Tile uint8 images into one image.
+
+    Parameters
+    ----------
+    images : uint8 ndarray, shape (N, H, W) or (N, H, W, C)
+    gap : pixels between cells and around the border (before scaling: not scaled).
+    gap_value : grey level of the gap.
+    scale : integer nearest-neighbour upscaling of every image.
+
+    Returns
+    -------
+    uint8 ndarray, (rows*(H*scale+gap)+gap, cols*(W*scale+gap)+gap[, C])
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) == 0:
+        raise ValueError(f"expected uint8 images (N, H, W[, C]) with N >= 1, found "
+                         f"{images.dtype} {images.shape}")
+    if scale > 1:
+        images = images.repeat(scale, axis=1).repeat(scale, axis=2)
+    n, h, w = images.shape[:3]
+    rows, cols = grid_shape(n)
+    shape = (rows * (h + gap) + gap, cols * (w + gap) + gap, *images.shape[3:])
+    grid = np.full(shape, gap_value, np.uint8)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        y, x = gap + r * (h + gap), gap + c * (w + gap)
+        grid[y:y + h, x:x + w] = images[k]
+    return grid
+
+
+def save_grid(images: np.ndarray, path: str | Path, scale: int = 1) -> None:
+    """Write uint8 images ``(N, H, W[, C])`` as one PNG grid (Pillow)."""
+    from PIL import Image
+
+    grid = make_grid(images, scale=scale)
+    if grid.ndim == 3 and grid.shape[2] == 1:
+        grid = grid[..., 0]
+    Image.fromarray(grid).save(path)
+
+
+def save_scatter(points: np.ndarray, path: str | Path, value_range=(-4.0, 4.0),
+                 size: int = 512) -> None:
+    """Write 2-D points ``(N, 2)`` as a scatter-plot PNG (Pillow), axes box and zero lines.
+
+    The view covers ``value_range`` on both axes, widened to include every finite point.
+    """
+    from PIL import Image, ImageDraw
+
+    pts = np.asarray(points, np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"expected points of shape (N, 2), found {pts.shape}")
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    lo, hi = float(value_range[0]), float(value_range[1])
+    if len(pts):
+        lo, hi = min(lo, float(pts.min())), max(hi, float(pts.max()))
+    margin = 16
+    span = (hi - lo) or 1.0
+    to_px = (size - 2 * margin) / span
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([margin, margin, size - margin, size - margin], outline=(120, 120, 120))
+    if lo < 0 < hi:
+        z = margin + (0 - lo) * to_px
+        draw.line([margin, z, size - margin, z], fill=(215, 215, 215))
+        draw.line([z, margin, z, size - margin], fill=(215, 215, 215))
+    grey = (110, 110, 110)
+    draw.text((margin, size - margin + 2), f"{lo:g}", fill=grey)
+    draw.text((size - margin - 6 * len(f"{hi:g}"), size - margin + 2), f"{hi:g}", fill=grey)
+    draw.text((2, margin), f"{hi:g}", fill=grey)
+    xs = margin + (pts[:, 0] - lo) * to_px
+    ys = size - margin - (pts[:, 1] - lo) * to_px  # y axis points up
+    r = 1.5 if len(pts) > 2000 else 2.5
+    for x, y in zip(xs, ys, strict=True):
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=(31, 100, 180))
+    img.save(path)
