@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from diffview.engine.errors import ModelError
-from diffview.engine.metadata import ModelInfo, metadata_to_info
+from diffview.engine.metadata import ModelInfo, metadata_to_info, validate_info
 from diffview.engine.providers import create_session
 from diffview.paths import resource
 
@@ -40,24 +40,29 @@ def _fmt_arg(arg: Any) -> str:
     return f"{arg.name!r} {_fmt_shape(arg.shape)} {arg.type}"
 
 
-def _sniff(path: Path, head: bytes) -> str | None:
-    """Why ``head`` (the first bytes of a file) is clearly not ONNX, or None if it may be."""
+def _sniff(head: bytes) -> tuple[str | None, str | None]:
+    """Look at the first bytes of a file.
+
+    Returns ``(certain, likely)``: ``certain`` says why the file is surely not ONNX (text, a zip
+    or HDF5 archive); ``likely`` is used only if onnxruntime then fails to parse the file.
+    """
     if head.startswith(b"PK\x03\x04"):
         return ("it is a zip archive (a PyTorch checkpoint?), not an ONNX protobuf; "
-                "export the network with torch.onnx.export first")
+                "export the network with torch.onnx.export first"), None
     if head.startswith(b"\x89HDF"):
-        return "it is an HDF5 file (a Keras model?), not an ONNX protobuf"
+        return "it is an HDF5 file (a Keras model?), not an ONNX protobuf", None
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
         text = None
     if text is not None and text.strip() and all(c.isprintable() or c in "\r\n\t" for c in text):
         preview = text.strip().splitlines()[0][:40]
-        return f"it starts with text ({preview!r}), expected a binary ONNX protobuf"
+        return f"it starts with text ({preview!r}), expected a binary ONNX protobuf", None
     if head[:1] != b"\x08":
-        # Every ONNX writer serialises field 1 (ir_version, a varint) first: tag byte 0x08.
-        return f"expected a binary ONNX protobuf starting with byte 0x08, found 0x{head[0]:02x}"
-    return None
+        # ONNX writers serialise field 1 (ir_version, a varint) first: tag byte 0x08.
+        return None, (f"expected a binary ONNX protobuf starting with byte 0x08, "
+                      f"found 0x{head[0]:02x}")
+    return None, None
 
 
 class OnnxDenoiser:
@@ -138,13 +143,15 @@ class OnnxDenoiser:
             raise self._error("empty file (0 bytes), expected an ONNX model")
         with self.path.open("rb") as f:
             head = f.read(64)
-        why = _sniff(self.path, head)
-        if why is not None:
-            raise self._error(f"not an ONNX model: {why}")
+        certain, self._likely_not_onnx = _sniff(head)
+        if certain is not None:
+            raise self._error(f"not an ONNX model: {certain}")
 
     def _refused(self, exc: Exception) -> ModelError:
         text = str(exc).strip()
         if "protobuf" in text.lower():
+            if self._likely_not_onnx:
+                return self._error(f"not an ONNX model: {self._likely_not_onnx}")
             size = self.path.stat().st_size
             return self._error(
                 f"corrupt or truncated ONNX file ({size} bytes): the protobuf could not be "
@@ -271,6 +278,7 @@ class OnnxDenoiser:
 
     @info.setter
     def info(self, info: ModelInfo) -> None:
+        validate_info(info)
         problem = self._shape_problem(info)
         if problem:
             raise ValueError(f"{self.path}: {problem}")

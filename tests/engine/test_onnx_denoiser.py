@@ -98,6 +98,8 @@ def test_metadata_that_contradicts_the_inputs_is_overridden(tmp_path):
     assert any("does not fit" in w for w in den.metadata_warnings)
     with pytest.raises(ValueError, match="differs from the sample input"):
         den.info = info
+    with pytest.raises(ValueError, match="ModelInfo.T"):
+        den.info = den.info.replace(T=0)
 
 
 def test_continuous_metadata_with_int_timestep_becomes_index(tmp_path):
