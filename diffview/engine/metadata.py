@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "KINDS",
     "METADATA_PREFIX",
@@ -95,7 +97,11 @@ FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ModelInfo))
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
+    if isinstance(value, np.generic):  # numpy scalars (e.g. a step counter) -> Python numbers
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (tuple, list)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -292,7 +298,7 @@ def metadata_to_info(
         text = props[key]
         try:
             decoded = json.loads(text)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             warnings.append(f"metadata {key} is not valid JSON ({text!r}); using {default!r}")
             continue
         try:

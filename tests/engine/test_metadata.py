@@ -153,3 +153,40 @@ def test_set_onnx_metadata_replaces_only_diffview_keys():
     assert props["diffview.T"] == "400"
     assert len(model.metadata_props) == len(props)  # no duplicate keys
     assert metadata_to_info(props)[0] == IMAGE
+
+
+def test_numpy_scalars_are_written_as_numbers():
+    import numpy as np
+
+    info = ModelInfo(T=np.int64(200), sample_shape=(np.int64(1), 28, 28),
+                     training_steps=np.int32(7), extra={"loss": np.float32(0.5)})
+    props = info_to_metadata(info)
+    assert props["diffview.T"] == "200" and props["diffview.training_steps"] == "7"
+    assert metadata_to_info(props)[0].sample_shape == (1, 28, 28)
+
+
+def test_deeply_nested_json_is_a_warning():
+    props = info_to_metadata(ModelInfo())
+    props["diffview.extra"] = "[" * 100000 + "]" * 100000
+    info, warnings = metadata_to_info(props)
+    assert info.extra == {} and len(warnings) == 1
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from([f"diffview.{f}" for f in ModelInfo.__dataclass_fields__]
+                                       + ["other"]),
+                       st.one_of(st.text(max_size=30),
+                                 st.recursive(st.none() | st.booleans() | st.integers()
+                                              | st.floats() | st.text(max_size=5),
+                                              lambda c: st.lists(c, max_size=4)
+                                              | st.dictionaries(st.text(max_size=4), c,
+                                                                max_size=3),
+                                              max_leaves=10).map(json.dumps))))
+def test_decoder_never_raises_and_always_gives_a_valid_info(props):
+    info, warnings = metadata_to_info(props, ModelInfo())
+    validate_info(info)
+    assert isinstance(warnings, list)
