@@ -57,6 +57,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 # JPEGs are checked after the decoder's own 1/2..1/8 downscaling (Image.draft).
 MAX_IMAGE_PIXELS = 36_000_000
 SAMPLES_FILE = "fashion_mnist_samples.npz"
+# A gzip file that inflates past this is refused (Fashion-MNIST's largest file is 47 MB).
+MAX_IDX_BYTES = 2**31
 
 # IDX type byte -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/).
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -67,7 +69,7 @@ class DataError(ValueError):
     """A data file or folder cannot be read; the message names it and says why."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ImageSet:
     """A set of uint8 images with optional labels.
 
@@ -136,9 +138,12 @@ def _read_bytes(path: Path) -> bytes:
         return raw
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
-        data = inflater.decompress(raw) + inflater.flush()
+        data = inflater.decompress(raw, MAX_IDX_BYTES + 1)
     except zlib.error as exc:
         raise DataError(f"{path}: corrupt gzip data ({exc})") from None
+    if len(data) > MAX_IDX_BYTES:
+        raise DataError(f"{path}: decompresses to more than {MAX_IDX_BYTES:,} bytes, "
+                        "expected an IDX data file of at most that size")
     return data
 
 
@@ -192,7 +197,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: {found - expected} unexpected bytes after the {what}: "
                         f"expected {expected} bytes for shape {dims}, found {found}")
     # bytearray -> a writable array; one copy, no per-image Python work.
-    array = np.frombuffer(bytearray(data[header:]), dtype=dtype).reshape(dims)
+    array = np.frombuffer(bytearray(memoryview(data)[header:]), dtype=dtype).reshape(dims)
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 

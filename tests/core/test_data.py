@@ -124,6 +124,14 @@ def test_corrupt_gzip(tmp_path):
         read_idx(path)
 
 
+def test_gzip_bomb_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "MAX_IDX_BYTES", 10_000)
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(gzip.compress(bytes(50_000)))
+    with pytest.raises(DataError, match="decompresses to more than 10,000 bytes"):
+        read_idx(path)
+
+
 def test_trailing_bytes(tmp_path, small):
     path = tmp_path / "long"
     path.write_bytes(idx_bytes(small[0]) + b"xyz")
