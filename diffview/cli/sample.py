@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 DEVICES = ("auto", "cpu", "cuda")
-SAMPLER_NAMES = ("ddpm", "ddim", "dpm++2m")
+SAMPLER_NAMES = ("ddpm", "ddim", "dpm++2m", "sde", "ode", "pc")
 SPACINGS = ("leading", "trailing", "linspace")
 
 
@@ -29,9 +29,12 @@ def add_parser(subparsers, help_text: str) -> argparse.ArgumentParser:
                "--seed 0 --out grid.png --npy samples.npy")
     p.add_argument("--model", default="default",
                    help="ONNX epsilon model, or 'default' for the bundled Fashion-MNIST model")
-    p.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES)
+    p.add_argument("--sampler", default=None, choices=SAMPLER_NAMES,
+                   help="ddpm, ddim, dpm++2m for models of timestep indices (default ddim); "
+                        "sde, ode, pc for continuous-time (SDE) models (default ode)")
     p.add_argument("--steps", type=int, default=None,
-                   help="sampler steps (default: 50 for ddim, 20 for dpm++2m, all T for ddpm)")
+                   help="sampler steps (default: 50 for ddim, 20 for dpm++2m, all T for ddpm; "
+                        "500, 100, 250 for sde, ode, pc)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM noise scale in [0, 1]")
     p.add_argument("--spacing", default=None, choices=SPACINGS,
                    help="timestep spacing (default: the sampler's own)")
@@ -63,7 +66,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError(f"--steps must be at least 1, found {args.steps}")
     if not 0.0 <= args.eta <= 1.0:
         raise CliError(f"--eta must be in [0, 1], found {args.eta}")
-    if args.eta != 0.0 and args.sampler != "ddim":
+    if args.eta != 0.0 and args.sampler not in (None, "ddim"):
         raise CliError(f"--eta applies to the ddim sampler only, not {args.sampler}")
     if args.scale is not None and not 1 <= args.scale <= 16:
         raise CliError(f"--scale must be in 1..16, found {args.scale}")
@@ -109,7 +112,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     if model.provider_note and args.device == "cuda":  # "auto" falling back to CPU is normal
         print(f"note: {model.provider_note}", file=sys.stderr)
-    if args.steps is not None and args.steps > info.T:
+    if args.sampler is None:
+        args.sampler = "ode" if info.time_kind == "continuous" else "ddim"
+    if args.eta != 0.0 and args.sampler != "ddim":
+        raise CliError(f"--eta applies to the ddim sampler only, not {args.sampler}")
+    if info.time_kind == "index" and args.steps is not None and args.steps > info.T:
         raise CliError(f"--steps must be at most the model's T = {info.T}, found {args.steps}")
     t0 = time.perf_counter()
     progress = None if args.quiet else _progress_printer(t0, args.n, args.batch)

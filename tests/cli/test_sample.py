@@ -149,3 +149,28 @@ def test_sample_never_imports_torch(gray_model, tmp_path):
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def vp_model(tmp_path_factory):
+    from tests.eval.gaussian_model import gaussian_vp_model
+
+    path = tmp_path_factory.mktemp("models") / "vp.onnx"
+    path.write_bytes(gaussian_vp_model(np.array([1.0, -2.0]),
+                                       np.array([0.5, 0.25])).SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("sampler", ["ode", "sde"])
+def test_continuous_time_point_model(vp_model, tmp_path, sampler):
+    _, x = _sample(vp_model, tmp_path, "--n", "400", "--batch", "400", "--sampler", sampler,
+                   "--steps", "100")
+    np.testing.assert_allclose(x.mean(0), [1.0, -2.0], atol=0.1)
+    np.testing.assert_allclose(x.std(0), [0.5, 0.25], rtol=0.2)
+
+
+def test_discrete_sampler_on_a_continuous_model_exits_2(vp_model, tmp_path, capsys):
+    assert run_cli(["sample", "--model", str(vp_model), "--sampler", "ddim",
+                    "--out", str(tmp_path / "g.png"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: ") and "continuous" in err and "ode" in err
