@@ -16,7 +16,7 @@ import numpy as np
 
 from diffview.engine.errors import ModelError
 from diffview.engine.metadata import ModelInfo, metadata_to_info, validate_info
-from diffview.engine.providers import create_session
+from diffview.engine.providers import check_session_args, create_session
 from diffview.paths import resource
 
 __all__ = ["OnnxDenoiser", "default_model_path", "load_default"]
@@ -108,11 +108,11 @@ class OnnxDenoiser:
         self.path = Path(path)
         self.device = device
         self.threads = threads
+        # A bad device/threads argument is the caller's mistake (ValueError), not the model's.
+        check_session_args(device, threads)
         self._check_file()
         try:
             session, provider, note = create_session(self.path, device, threads)
-        except ValueError:
-            raise  # a bad device/threads argument is the caller's mistake, not the model's
         except Exception as exc:  # onnxruntime raises its own exception types
             raise self._refused(exc) from None
         self._session = session

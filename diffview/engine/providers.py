@@ -15,6 +15,7 @@ from typing import Any
 __all__ = [
     "DEVICES",
     "available_providers",
+    "check_session_args",
     "create_session",
     "provider_label",
     "requested_providers",
@@ -60,6 +61,16 @@ def requested_providers(device: str) -> list[str]:
     return [_CPU]
 
 
+def check_session_args(device: str, threads: int | None) -> None:
+    """Raise ``ValueError`` unless ``device`` is in :data:`DEVICES` and ``threads`` is None or
+    a positive int."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {list(DEVICES)}, found {device!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None, found {threads!r}")
+
+
 def create_session(
     path: str | Path, device: str = "auto", threads: int | None = None
 ) -> tuple[Any, str, str]:
@@ -91,9 +102,7 @@ def create_session(
     """
     import onnxruntime
 
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or threads < 1):
-        raise ValueError(f"threads must be a positive integer or None, found {threads!r}")
+    check_session_args(device, threads)
     wanted = requested_providers(device)
     options = onnxruntime.SessionOptions()
     if threads is not None:
