@@ -62,7 +62,17 @@ class GaussianMixture:
             chol = np.linalg.cholesky(covs)
         except np.linalg.LinAlgError:
             raise ValueError("covs must be positive definite") from None
-        weights = weights / weights.sum()
+        self._setup(weights / weights.sum(), means, covs, chol)
+
+    @classmethod
+    def _trusted(cls, weights, means, covs) -> GaussianMixture:
+        """Build without the checks, for parameters derived from a valid mixture (hot path)."""
+        self = cls.__new__(cls)
+        self._setup(weights, means, covs, np.linalg.cholesky(covs))
+        return self
+
+    def _setup(self, weights, means, covs, chol) -> None:
+        k, d = means.shape
         prec = np.linalg.inv(covs)
         prec = 0.5 * (prec + np.swapaxes(prec, 1, 2))
         logdet = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
@@ -196,7 +206,7 @@ class GaussianMixture:
         if time == 0 or s == 0.0:
             return self
         covs = m * m * self.covs + (s * s) * np.eye(self.dim)
-        return GaussianMixture(self.weights, m * self.means, covs)
+        return GaussianMixture._trusted(self.weights, m * self.means, covs)
 
 
 def mixture_score(mix: GaussianMixture, sde, x: np.ndarray, time: float) -> np.ndarray:
@@ -224,9 +234,21 @@ def mixture_eps(mix: GaussianMixture, sde, x: np.ndarray, time) -> np.ndarray:
 
 
 def mixture_score_fn(mix: GaussianMixture, sde):
-    """``score(x, time)`` closure of :func:`mixture_score`, a ``ScoreFn`` for the samplers."""
+    """``score(x, time)`` closure of :func:`mixture_score`, a ``ScoreFn`` for the samplers.
+
+    It keeps the last marginal mixture: Heun and predictor-corrector steps ask for the same
+    time more than once.
+    """
+    last: dict[float, GaussianMixture] = {}
+
     def score(x: np.ndarray, time: float) -> np.ndarray:
-        return mixture_score(mix, sde, x, time)
+        time = float(time)
+        marg = last.get(time)
+        if marg is None:
+            marg = mix.marginal(sde, time)
+            last.clear()
+            last[time] = marg
+        return marg.score(x)
     return score
 
 
@@ -242,6 +264,19 @@ def density_grid(mix: GaussianMixture, xs: np.ndarray, ys: np.ndarray) -> np.nda
     gx, gy = np.meshgrid(xs, ys)
     pts = np.column_stack([gx.ravel(), gy.ravel()])
     return np.exp(mix.log_prob(pts)).reshape(ys.size, xs.size)
+
+
+def _quantiles(sorted_cols: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Linear interpolation of sorted columns (n, P) at ``levels`` in (0, 1): (len(levels), P).
+
+    Sample i of n sits at level (i + 1/2) / n.
+    """
+    n = sorted_cols.shape[0]
+    pos = np.clip(levels * n - 0.5, 0.0, n - 1.0)
+    lo = np.minimum(np.floor(pos).astype(np.intp), n - 2) if n > 1 else np.zeros(pos.shape, np.intp)
+    frac = (pos - lo)[:, None]
+    hi = np.minimum(lo + 1, n - 1)
+    return sorted_cols[lo] * (1.0 - frac) + sorted_cols[hi] * frac
 
 
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
@@ -267,7 +302,6 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
     pa, pb = np.sort(a @ theta, axis=0), np.sort(b @ theta, axis=0)
     if pa.shape[0] != pb.shape[0]:
         levels = (np.arange(max(pa.shape[0], pb.shape[0])) + 0.5) / max(pa.shape[0], pb.shape[0])
-        pa = np.quantile(pa, levels, axis=0)
-        pb = np.quantile(pb, levels, axis=0)
+        pa, pb = _quantiles(pa, levels), _quantiles(pb, levels)
     diff = np.abs(pa - pb)
     return float(np.mean(diff)) if p == 1 else float(np.sqrt(np.mean(diff * diff)))

@@ -67,8 +67,7 @@ def moons_curves() -> tuple[tuple[np.ndarray, float, float, float], ...]:
             (np.array([0.5, 0.25]) * s, s, math.pi, 2 * math.pi))
 
 
-def spiral_points(spacing: float = CURVE_SPACING) -> np.ndarray:
-    """Points at equal arc-length spacing on the Archimedean spiral r = c theta, (n, 2)."""
+def _raw_spiral(spacing: float) -> np.ndarray:
     lo, hi = SPIRAL_TURNS
     c = SPIRAL_MAX_RADIUS / hi
     # arc length of r = c theta is c/2 [theta sqrt(1+theta^2) + asinh(theta)]; tabulate and invert
@@ -77,6 +76,19 @@ def spiral_points(spacing: float = CURVE_SPACING) -> np.ndarray:
     n = int(round((arc[-1] - arc[0]) / spacing)) + 1
     th = np.interp(np.linspace(arc[0], arc[-1], n), arc, theta)
     return np.column_stack([c * th * np.cos(th), c * th * np.sin(th)])
+
+
+def spiral_center() -> np.ndarray:
+    """The point (2,) the spiral winds around, in data coordinates.
+
+    The Archimedean spiral is shifted so that the mixture's mean is the origin.
+    """
+    return -_raw_spiral(CURVE_SPACING).mean(axis=0)
+
+
+def spiral_points(spacing: float = CURVE_SPACING) -> np.ndarray:
+    """Points (n, 2) at equal arc-length spacing on the spiral r = c theta about its centre."""
+    return _raw_spiral(spacing) + spiral_center()
 
 
 def checker_squares() -> np.ndarray:
