@@ -1,0 +1,130 @@
+"""The plot of the 2-D SDE panel: a point cloud with a heat map, score arrows, trails and drawing.
+
+Every graphics item is created once; updates go through ``setData`` / ``setImage`` in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+
+from diffview.gui.panels.points_item import PointsItem
+from diffview.gui.style import PLOT_COLORS
+
+__all__ = ["CloudPlot", "DrawViewBox"]
+
+_CMAPS = {"density": "inferno", "error": "viridis"}
+
+
+class DrawViewBox(pg.ViewBox):
+    """A ViewBox that, in drawing mode, turns left-button drags and clicks into points."""
+
+    point_drawn = Signal(float, float)
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.drawing = False
+
+    def _emit(self, ev) -> None:
+        p = self.mapSceneToView(ev.scenePos())
+        self.point_drawn.emit(float(p.x()), float(p.y()))
+
+    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802 (Qt naming)
+        if self.drawing and ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self._emit(ev)
+            return
+        super().mouseDragEvent(ev, axis)
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802
+        if self.drawing and ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self._emit(ev)
+            return
+        super().mouseClickEvent(ev)
+
+
+class CloudPlot:
+    """One PlotItem with its layers (bottom to top): heat map, points, trails, arrows, drawing."""
+
+    def __init__(self, layout: pg.GraphicsLayoutWidget, title: str, row: int, col: int) -> None:
+        self.view = DrawViewBox()
+        self.plot = layout.addPlot(row=row, col=col, viewBox=self.view, title=title)
+        self.plot.setAspectLocked(True)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.setLabel("bottom", "x₁")
+        self.plot.setLabel("left", "x₂")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setZValue(-10)
+        self.plot.addItem(self.image)
+        self._cmap_name = ""
+        self.points = PointsItem(size=2.0, colors=(PLOT_COLORS[0], PLOT_COLORS[1]))
+        self.plot.addItem(self.points)
+        self.trails = pg.PlotCurveItem(pen=pg.mkPen(PLOT_COLORS[4], width=1.5),
+                                       connect="finite")
+        self.trails.setZValue(6)
+        self.plot.addItem(self.trails)
+        self.trail_heads = pg.ScatterPlotItem(size=7, pen=pg.mkPen("w", width=1),
+                                              brush=pg.mkBrush(PLOT_COLORS[4]))
+        self.trail_heads.setZValue(7)
+        self.plot.addItem(self.trail_heads)
+        self.arrows = pg.PlotCurveItem(pen=pg.mkPen((40, 200, 120), width=1.2),
+                                       connect="pairs")
+        self.arrows.setZValue(8)
+        self.plot.addItem(self.arrows)
+        self.drawn = PointsItem(size=4.0, colors=(PLOT_COLORS[4],))
+        self.drawn.setZValue(9)
+        self.plot.addItem(self.drawn)
+        self.image_kind = ""   # "", "density" or "error": what the heat map shows now
+        self.image_data = np.zeros((0, 0))
+
+    # -- layers ---------------------------------------------------------------------------------
+    def set_points(self, x: np.ndarray | None, groups: np.ndarray | None) -> None:
+        if x is None:
+            self.points.setData(np.zeros((0, 2)))
+        else:
+            self.points.setData(x, groups)
+
+    def set_heatmap(self, kind: str, values: np.ndarray | None, rect: QRectF | None) -> None:
+        """Show ``values`` (ny, nx), row 0 at the bottom of ``rect``; kind "" hides it."""
+        self.image_kind = kind if values is not None else ""
+        if not self.image_kind:
+            self.image.setVisible(False)
+            self.image_data = np.zeros((0, 0))
+            return
+        if kind != self._cmap_name:
+            self.image.setLookupTable(pg.colormap.get(_CMAPS[kind]).getLookupTable(nPts=256))
+            self._cmap_name = kind
+        top = float(np.nanmax(values)) if values.size else 1.0
+        self.image_data = values
+        self.image.setImage(values, autoLevels=False, levels=(0.0, top if top > 0 else 1.0))
+        self.image.setRect(rect)
+        self.image.setVisible(True)
+
+    def set_arrows(self, xy: tuple[np.ndarray, np.ndarray] | None) -> None:
+        if xy is None:
+            self.arrows.setData([], [])
+        else:
+            self.arrows.setData(*xy)
+
+    def set_trails(self, paths: np.ndarray | None) -> None:
+        """``paths`` (steps, n_trails, 2): one polyline per particle, its head marked."""
+        if paths is None or len(paths) == 0:
+            self.trails.setData([], [])
+            self.trail_heads.setData([], [])
+            return
+        p = np.asarray(paths, dtype=np.float64)
+        n_tr = p.shape[1]
+        # one NaN row between particles breaks the line (connect="finite")
+        sep = np.full((n_tr, 1, 2), np.nan)
+        lines = np.concatenate([np.swapaxes(p, 0, 1), sep], axis=1).reshape(-1, 2)
+        self.trails.setData(lines[:, 0], lines[:, 1])
+        self.trail_heads.setData(pos=p[-1])
+
+    def set_title(self, title: str) -> None:
+        self.plot.setTitle(title)
+
+    def view_rect(self) -> QRectF:
+        (x0, x1), (y0, y1) = self.view.viewRange()
+        return QRectF(x0, y0, x1 - x0, y1 - y0)

@@ -1,0 +1,862 @@
+"""2-D point-cloud SDE panel: watch a data set melt into a Gaussian and come back.
+
+Forward (data -> noise): either the exact marginal x_t = m(t) x0 + s(t) eps with the noise held
+fixed (scrubbing is instant and every frame has exactly the law p_t), or an Euler-Maruyama
+simulation whose particles follow genuine Brownian paths.  Reverse (noise -> data): the
+reverse-time SDE, the probability-flow ODE or the predictor-corrector sampler from prior
+samples, driven by the exact mixture score and/or the trained 2-D network, side by side.
+MCMC: Metropolis chains on p_0, the pre-diffusion way to sample, for contrast.
+
+Heavy numpy (a reverse run over 50k points with a mixture of ~200 components) runs as a job on
+a :class:`JobRunner`; the GUI thread only draws frames and evaluates grid overlays (a few
+thousand points).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from diffview.core import sde as sde_mod
+from diffview.core.mixtures import density_grid, mixture_score
+from diffview.core.toy2d import toy_mixture
+from diffview.gui.panels._sde2d_compute import (
+    Recording,
+    forward_em_job,
+    learned_score_fn,
+    mcmc_job,
+    mixture_from_drawing,
+    quiver_lines,
+    reverse_job,
+)
+from diffview.gui.panels._sde2d_view import CloudPlot
+from diffview.gui.workers import JobRunner
+
+__all__ = ["Sde2DPanel", "MODES", "SDE_LABELS", "VIEWS"]
+
+DRAWING = "drawing"
+DATASET_LABELS = {"double_gaussian": "Double Gaussian", "moons": "Two moons",
+                  "8gaussians": "8 Gaussians", "spiral": "Spiral",
+                  "checkerboard": "Checkerboard", "rings": "Rings", DRAWING: "My drawing"}
+SDE_LABELS = {"brownian": "Brownian  dx = dW", "vp": "VP  dx = -β/2 x dt + √β dW",
+              "ve": "VE  dx = √(dσ²/dt) dW", "ou": "OU  dx = -x dt + √2 dW"}
+MODES = {"forward": "Forward: data → noise", "reverse": "Reverse: noise → data",
+         "mcmc": "Metropolis MCMC (for contrast)"}
+FORWARD_METHODS = {"exact": "Exact marginal (closed form)", "em": "Euler-Maruyama simulation"}
+REVERSE_METHODS = {"sde": "Reverse-time SDE", "ode": "Probability-flow ODE",
+                   "pc": "Predictor-corrector (Langevin)"}
+SCORES = {"exact": "Exact score (mixture)", "learned": "Learned score (network)",
+          "both": "Exact and learned, side by side"}
+VIEWS = {"points": "Points", "density": "Density p_t", "both": "Points + density",
+         "error": "Points + score error |learned − exact|"}
+EXACT_FRAMES = 200          # scrub positions of the closed-form forward process
+DENSITY_GRID = 96           # heat-map resolution (pixels per side)
+ARROW_GRID = 21             # score arrows per side
+ERROR_GRID = 64
+JOB_NAME = "2-D SDE"
+NO_MODEL_TIP = ("No trained 2-D network for this data set (resources/models/toy2d_{name}.onnx "
+                "is missing), so only the exact score is available.")
+
+
+def _combo(items: dict, tip: str) -> QComboBox:
+    box = QComboBox()
+    for key, label in items.items():
+        box.addItem(label, key)
+    box.setToolTip(tip)
+    return box
+
+
+def _set_item_enabled(box: QComboBox, key: str, enabled: bool, tip: str = "") -> None:
+    model = box.model()
+    if not isinstance(model, QStandardItemModel):
+        return
+    item = model.item(box.findData(key))
+    if item is not None:
+        item.setEnabled(enabled)
+        item.setToolTip(tip)
+
+
+class Sde2DPanel(QWidget):
+    """Point clouds under the Brownian, VP, VE and OU SDEs, forward, reverse and by MCMC.
+
+    Signals
+    -------
+    frame_shown(int)
+        The slider position now on screen (-1 for a live frame of a running job).
+    run_completed(str)
+        A forward/reverse/MCMC run finished and its recording is ready to replay.
+    """
+
+    panel_name = "sde2d"
+    title = "2-D point-cloud SDE"
+
+    frame_shown = Signal(int)
+    run_completed = Signal(str)
+
+    def __init__(self, context, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self._runner = JobRunner("sde2d", self, max_fps=30)
+        self._runner.frame_ready.connect(self._on_frame)
+        self._runner.run_finished.connect(self._on_finished)
+        self._runner.run_failed.connect(self._on_failed)
+        self._runner.run_cancelled.connect(self._on_cancelled)
+        self._runner.busy_changed.connect(self._on_busy)
+        context.cancel_requested.connect(self._on_cancel_requested)
+
+        self._drawn: list[tuple[float, float]] = []
+        self._drawn_mixture = None
+        self._recording: Recording | None = None
+        self._live: dict | None = None
+        self._x0 = np.zeros((0, 2))
+        self._eps = np.zeros((0, 2))
+        self._x_T = np.zeros((0, 2))  # noqa: N815
+        self._learned_model = None
+        self._sde = sde_mod.make_sde("vp")
+        self._shown: dict[str, np.ndarray] = {}
+        self._shown_trails: dict | None = None
+        self._shown_time = 0.0
+
+        self._build_ui()
+        self._play_timer = QTimer(self)
+        self._play_timer.setInterval(33)
+        self._play_timer.timeout.connect(self._advance)
+        self._overlay_timer = QTimer(self)
+        self._overlay_timer.setSingleShot(True)
+        self._overlay_timer.setInterval(40)
+        self._overlay_timer.timeout.connect(self._refresh_overlays)
+        self.plot_a.view.sigRangeChanged.connect(lambda *_: self._overlay_timer.start())
+
+        self._on_dataset_changed()
+        self._update_enabled()
+
+    # ---- UI ---------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        root = QHBoxLayout(self)
+        root.setContentsMargins(4, 4, 4, 4)
+
+        controls = QWidget()
+        form_box = QVBoxLayout(controls)
+        form_box.setContentsMargins(0, 0, 0, 0)
+
+        setup = QGroupBox("Setup")
+        form = QFormLayout(setup)
+        self.mode_combo = _combo(MODES, "Forward melts the data into the prior; reverse "
+                                 "carries prior samples back; MCMC walks chains on p₀.")
+        self.dataset_combo = _combo(DATASET_LABELS, "The data distribution p₀ (every set is a "
+                                    "Gaussian mixture, so its score is exact).")
+        _set_item_enabled(self.dataset_combo, DRAWING, False,
+                          "Draw on the plot first (Draw my distribution).")
+        if importlib.util.find_spec("diffview.core.mcmc") is None:
+            _set_item_enabled(self.mode_combo, "mcmc", False,
+                              "diffview.core.mcmc is not installed in this build.")
+        self.sde_combo = _combo(SDE_LABELS, "The forward SDE dx = f(x,t) dt + g(t) dW.")
+        self.sde_combo.setCurrentIndex(self.sde_combo.findData("vp"))
+        self.n_spin = QSpinBox()
+        self.n_spin.setRange(100, 200_000)
+        self.n_spin.setSingleStep(5000)
+        self.n_spin.setValue(20_000)
+        self.n_spin.setToolTip("Number of points in the cloud.")
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setToolTip("Random seed of the data, the noise and the prior samples.")
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setRange(5, 2000)
+        self.steps_spin.setValue(200)
+        self.steps_spin.setToolTip("Integrator steps (forward simulation, reverse run) or "
+                                   "Metropolis steps.")
+        for label, w in (("Mode", self.mode_combo), ("Data", self.dataset_combo),
+                         ("SDE", self.sde_combo), ("Points N", self.n_spin),
+                         ("Seed", self.seed_spin), ("Steps", self.steps_spin)):
+            form.addRow(label, w)
+        form_box.addWidget(setup)
+
+        method = QGroupBox("Method")
+        mform = QFormLayout(method)
+        self.forward_combo = _combo(FORWARD_METHODS, "Exact marginal: x_t = m(t) x₀ + s(t) ε "
+                                    "with ε fixed (instant scrubbing, exact law at every t). "
+                                    "Euler-Maruyama: simulated paths (Run).")
+        self.reverse_combo = _combo(REVERSE_METHODS, "Reverse SDE dx = [f − g² ∇log p_t] dt + "
+                                    "g dW̄; probability flow dx = [f − g²/2 ∇log p_t] dt "
+                                    "(deterministic); PC adds Langevin corrector steps.")
+        self.score_combo = _combo(SCORES, "Which score ∇log p_t drives the reverse run and the "
+                                  "arrows.")
+        self.mcmc_step_spin = QDoubleSpinBox()
+        self.mcmc_step_spin.setRange(0.01, 5.0)
+        self.mcmc_step_spin.setSingleStep(0.05)
+        self.mcmc_step_spin.setValue(0.3)
+        self.mcmc_step_spin.setToolTip("Standard deviation of the Gaussian Metropolis proposal.")
+        mform.addRow("Forward", self.forward_combo)
+        mform.addRow("Reverse", self.reverse_combo)
+        mform.addRow("Score", self.score_combo)
+        mform.addRow("MCMC step", self.mcmc_step_spin)
+        form_box.addWidget(method)
+
+        show = QGroupBox("Show")
+        sform = QFormLayout(show)
+        self.view_combo = _combo(VIEWS, "The seed's switch between the point cloud and the "
+                                 "probability density p_t (heat map), or the error of the "
+                                 "learned score.")
+        self.view_combo.setCurrentIndex(self.view_combo.findData("both"))
+        self.arrows_check = QCheckBox("Score field ∇log p_t (arrows)")
+        self.arrows_check.setToolTip("Arrows on a grid; length ∝ |score|, clipped at the 95th "
+                                     "percentile.")
+        self.trails_check = QCheckBox("Trails of a few particles")
+        self.trails_check.setToolTip("The paths of 8 particles (simulated runs only: the "
+                                     "closed form has no paths).")
+        sform.addRow(self.view_combo)
+        sform.addRow(self.arrows_check)
+        sform.addRow(self.trails_check)
+        form_box.addWidget(show)
+
+        run_box = QGroupBox("Run")
+        rl = QVBoxLayout(run_box)
+        row = QHBoxLayout()
+        self.run_btn = QPushButton("Run")
+        self.run_btn.setToolTip("Simulate the chosen mode on a background thread (frames "
+                                "stream in live).")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("Stop the running simulation.")
+        self.cancel_btn.setEnabled(False)
+        self.play_btn = QPushButton("Play")
+        self.play_btn.setCheckable(True)
+        self.play_btn.setToolTip("Animate the time slider.")
+        for b in (self.run_btn, self.cancel_btn, self.play_btn):
+            row.addWidget(b)
+        rl.addLayout(row)
+        self.info_label = QLabel()
+        self.info_label.setWordWrap(True)
+        self.info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        rl.addWidget(self.info_label)
+        form_box.addWidget(run_box)
+
+        draw_box = QGroupBox("Draw your own distribution")
+        dl = QFormLayout(draw_box)
+        self.draw_btn = QPushButton("Draw my distribution")
+        self.draw_btn.setCheckable(True)
+        self.draw_btn.setToolTip("While on, drag with the left button on the left plot to add "
+                                 "points; switch off to use the drawing as data.")
+        self.clear_draw_btn = QPushButton("Clear drawing")
+        self.draw_std_spin = QDoubleSpinBox()
+        self.draw_std_spin.setRange(0.03, 1.0)
+        self.draw_std_spin.setSingleStep(0.05)
+        self.draw_std_spin.setValue(0.15)
+        self.draw_std_spin.setToolTip("Width of the small Gaussians placed on the drawn points.")
+        dl.addRow(self.draw_btn)
+        dl.addRow(self.clear_draw_btn)
+        dl.addRow("Stroke width σ", self.draw_std_spin)
+        form_box.addWidget(draw_box)
+        form_box.addStretch(1)
+
+        scroll = QScrollArea()
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(320)
+        scroll.setMaximumWidth(360)
+        root.addWidget(scroll)
+
+        right = QVBoxLayout()
+        self.glw = pg.GraphicsLayoutWidget()
+        self.plot_a = CloudPlot(self.glw, "exact", 0, 0)
+        self.plot_b = CloudPlot(self.glw, "learned", 0, 1)
+        self.plot_b.plot.setXLink(self.plot_a.plot)
+        self.plot_b.plot.setYLink(self.plot_a.plot)
+        self.glw.removeItem(self.plot_b.plot)
+        self._b_in_layout = False
+        right.addWidget(self.glw, 1)
+        bar = QHBoxLayout()
+        self.time_slider = QSlider(Qt.Orientation.Horizontal)
+        self.time_slider.setToolTip("Time t of the frame shown (replay of the last run).")
+        self.time_label = QLabel()
+        self.time_label.setMinimumWidth(300)
+        bar.addWidget(QLabel("t"))
+        bar.addWidget(self.time_slider, 1)
+        bar.addWidget(self.time_label)
+        right.addLayout(bar)
+        root.addLayout(right, 1)
+
+        self.mode_combo.currentIndexChanged.connect(self._on_mode_changed)
+        self.dataset_combo.currentIndexChanged.connect(self._on_dataset_changed)
+        self.sde_combo.currentIndexChanged.connect(self._on_sde_changed)
+        self.n_spin.valueChanged.connect(self._on_samples_changed)
+        self.seed_spin.valueChanged.connect(self._on_samples_changed)
+        self.forward_combo.currentIndexChanged.connect(self._on_method_changed)
+        self.reverse_combo.currentIndexChanged.connect(self._on_method_changed)
+        self.score_combo.currentIndexChanged.connect(self._on_method_changed)
+        self.steps_spin.valueChanged.connect(self._on_method_changed)
+        self.mcmc_step_spin.valueChanged.connect(self._on_method_changed)
+        self.view_combo.currentIndexChanged.connect(self._redraw)
+        self.arrows_check.toggled.connect(self._redraw)
+        self.trails_check.toggled.connect(self._redraw)
+        self.run_btn.clicked.connect(self.run)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.play_btn.toggled.connect(self.set_playing)
+        self.time_slider.valueChanged.connect(self.show_frame)
+        self.draw_btn.toggled.connect(self.set_drawing)
+        self.clear_draw_btn.clicked.connect(self.clear_drawing)
+        self.plot_a.view.point_drawn.connect(self.add_drawn_point)
+
+    # ---- properties -------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return self.mode_combo.currentData()
+
+    @property
+    def dataset(self) -> str:
+        return self.dataset_combo.currentData()
+
+    @property
+    def sde(self) -> sde_mod.LinearSDE:
+        return self._sde
+
+    @property
+    def forward_method(self) -> str:
+        return self.forward_combo.currentData()
+
+    @property
+    def reverse_method(self) -> str:
+        return self.reverse_combo.currentData()
+
+    @property
+    def score_source(self) -> str:
+        return self.score_combo.currentData()
+
+    @property
+    def view_mode(self) -> str:
+        return self.view_combo.currentData()
+
+    @property
+    def mixture(self):
+        """p₀ as a GaussianMixture (the drawn one for "My drawing")."""
+        if self.dataset == DRAWING and self._drawn_mixture is not None:
+            return self._drawn_mixture
+        return toy_mixture(self.dataset if self.dataset != DRAWING else "double_gaussian")
+
+    @property
+    def x0(self) -> np.ndarray:
+        """The data samples (N, 2)."""
+        return self._x0
+
+    @property
+    def x_T(self) -> np.ndarray:  # noqa: N802
+        """The prior samples (N, 2) the reverse runs start from."""
+        return self._x_T
+
+    @property
+    def recording(self) -> Recording | None:
+        return self._recording
+
+    @property
+    def learned_available(self) -> bool:
+        return self._learned_model is not None
+
+    def shown_points(self, which: str = "a") -> np.ndarray:
+        """The (N, 2) points on plot ``"a"`` (left) or ``"b"`` (right) now."""
+        plot = self.plot_a if which == "a" else self.plot_b
+        return plot.points.data()
+
+    @property
+    def shown_time(self) -> float:
+        return self._shown_time
+
+    def is_busy(self) -> bool:
+        return self._runner.is_busy()
+
+    # ---- setup changes ----------------------------------------------------------------------
+    def _on_dataset_changed(self, *_) -> None:
+        name = self.dataset
+        model = None
+        if name != DRAWING:
+            try:
+                model = self.context.toy_model(name)
+            except Exception as exc:  # noqa: BLE001 - a broken model must not break the panel
+                self.context.report_status(f"2-D network for {name} not usable: {exc}")
+        self._learned_model = model
+        tip = "" if model is not None else NO_MODEL_TIP.format(name=name)
+        for key in ("learned", "both"):
+            _set_item_enabled(self.score_combo, key, model is not None, tip)
+        _set_item_enabled(self.view_combo, "error", model is not None, tip)
+        if model is None:
+            if self.score_source != "exact":
+                self.score_combo.setCurrentIndex(self.score_combo.findData("exact"))
+            if self.view_mode == "error":
+                self.view_combo.setCurrentIndex(self.view_combo.findData("both"))
+        self._on_samples_changed()
+
+    def _on_sde_changed(self, *_) -> None:
+        self._sde = sde_mod.make_sde(self.sde_combo.currentData())
+        self._on_samples_changed()
+
+    def _on_samples_changed(self, *_) -> None:
+        """Draw the data, the forward noise and the prior samples again; drop the last run."""
+        self._discard_run()
+        n = self.n_spin.value()
+        seed = self.seed_spin.value()
+        rng = np.random.default_rng((seed, 0))
+        self._x0 = self.mixture.sample(n, rng)
+        self._eps = np.random.default_rng((seed, 1)).standard_normal((n, 2))
+        self._x_T = self._sde.prior_sample((n, 2), np.random.default_rng((seed, 2)))
+        self._set_default_range()
+        self._reset_slider()
+
+    def _on_mode_changed(self, *_) -> None:
+        self._discard_run()
+        self._update_enabled()
+        self._set_default_range()
+        self._reset_slider()
+
+    def _on_method_changed(self, *_) -> None:
+        self._discard_run()
+        self._update_enabled()
+        self._reset_slider()
+
+    def _update_enabled(self) -> None:
+        mode = self.mode
+        self.forward_combo.setEnabled(mode == "forward")
+        self.reverse_combo.setEnabled(mode == "reverse")
+        self.mcmc_step_spin.setEnabled(mode == "mcmc")
+        self.sde_combo.setEnabled(mode != "mcmc")
+        needs_run = not (mode == "forward" and self.forward_method == "exact")
+        self.run_btn.setEnabled(needs_run and not self.is_busy())
+        both = self.score_source == "both"
+        # a hidden item still takes its cell in a QGraphicsGridLayout: take it out instead
+        in_layout = self.plot_b.plot.scene() is not None and self._b_in_layout
+        if both and not in_layout:
+            self.glw.addItem(self.plot_b.plot, row=0, col=1)
+            self._b_in_layout = True
+        elif not both and in_layout:
+            self.glw.removeItem(self.plot_b.plot)
+            self._b_in_layout = False
+        self.plot_a.set_title(self._plot_title("a"))
+        self.plot_b.set_title(self._plot_title("b"))
+
+    def _plot_title(self, which: str) -> str:
+        if which == "b":
+            return "learned score (network)"
+        if self.mode == "mcmc":
+            return "Metropolis chains on p₀"
+        if self.score_source == "learned":
+            return "learned score (network)"
+        return "exact score (mixture)"
+
+    def _set_default_range(self) -> None:
+        """Fit the data and the prior: |x| up to 3 marginal standard deviations at T."""
+        var = float(np.trace(self.mixture.covariance())) / 2.0
+        mean = self.mixture.mean()
+        half = max(4.5, float(np.max(np.abs(mean))) + 3.0 * math.sqrt(var))
+        if self.mode != "mcmc":
+            s_t = float(self._sde.marginal_std(self._sde.T))
+            m_t = float(self._sde.mean_coef(self._sde.T))
+            half = max(half, 3.2 * math.sqrt(m_t * m_t * var + s_t * s_t))
+        self.plot_a.view.setRange(xRange=(-half, half), yRange=(-half, half), padding=0.02)
+
+    def _discard_run(self) -> None:
+        if self.is_busy():
+            self._runner.cancel()
+        self._recording = None
+        self._live = None
+        self.set_playing(False)
+
+    # ---- the time axis ----------------------------------------------------------------------
+    def _exact_times(self) -> np.ndarray:
+        return self._sde.time_grid(EXACT_FRAMES)
+
+    def frame_count(self) -> int:
+        if self.mode == "forward" and self.forward_method == "exact":
+            return EXACT_FRAMES + 1
+        return len(self._recording) if self._recording is not None else 1
+
+    def _reset_slider(self) -> None:
+        self.time_slider.blockSignals(True)
+        self.time_slider.setRange(0, max(self.frame_count() - 1, 0))
+        self.time_slider.setValue(0)
+        self.time_slider.blockSignals(False)
+        self.show_frame(0)
+
+    def set_frame(self, index: int) -> None:
+        """Move the time slider (and show that frame)."""
+        self.time_slider.setValue(int(index))
+
+    def set_time(self, time: float) -> None:
+        """Move the slider to the frame whose time is closest to ``time``."""
+        times = self._frame_times()
+        self.set_frame(int(np.argmin(np.abs(np.asarray(times) - time))))
+
+    def _frame_times(self) -> list:
+        if self.mode == "forward" and self.forward_method == "exact":
+            return list(self._exact_times())
+        if self._recording is not None:
+            return self._recording.times
+        return [0.0 if self.mode != "reverse" else float(self._sde.T)]
+
+    def _series(self) -> tuple[str, str | None]:
+        """The recording series drawn on plot a and plot b (None: b hidden)."""
+        if self.mode != "reverse":
+            return "cloud", ("cloud" if self.score_source == "both" else None)
+        if self.score_source == "both":
+            return "exact", "learned"
+        return self.score_source, None
+
+    def _frame(self, index: int) -> tuple[float, dict, dict | None]:
+        """(time, {series: points}, {series: trail paths} or None) of slider position index."""
+        if self.mode == "forward" and self.forward_method == "exact":
+            t = float(self._exact_times()[index])
+            x = self._sde.sample_marginal(self._x0, t, self._eps)
+            return t, {"cloud": x}, None
+        rec = self._recording
+        if rec is None:
+            if self.mode == "reverse":
+                names = ("exact", "learned")
+                return float(self._sde.T), {n: self._x_T for n in names}, None
+            return 0.0, {"cloud": self._x0 if self.mode == "forward" else self._mcmc_start()}, None
+        index = min(index, len(rec) - 1)
+        xs = {name: frames[index] for name, frames in rec.frames.items()}
+        upto = rec.steps[index] + 1
+        trails = {name: tr[:upto] for name, tr in rec.trails.items()}
+        return float(rec.times[index]), xs, trails
+
+    def _mcmc_start(self) -> np.ndarray:
+        """Chains start from a wide Gaussian N(0, 2² I), seeded like the data."""
+        n = self.n_spin.value()
+        return 2.0 * np.random.default_rng((self.seed_spin.value(), 3)).standard_normal((n, 2))
+
+    def show_frame(self, index: int) -> None:
+        """Draw slider position ``index``: points, overlays, labels."""
+        t, xs, trails = self._frame(int(index))
+        self._show(t, xs, trails)
+        self.frame_shown.emit(int(index))
+
+    def _show(self, t: float, xs: dict, trails: dict | None) -> None:
+        a, b = self._series()
+        self._shown_time = t
+        self._shown = {"a": xs.get(a), "b": xs.get(b) if b else None}
+        self._shown_trails = trails
+        self._redraw()
+
+    def _groups(self, n: int) -> np.ndarray:
+        """Colour by the half-plane where each particle started: the halves mix as t grows."""
+        ref = self._x_T if self.mode == "reverse" else (
+            self._x0 if self.mode == "forward" else self._mcmc_start())
+        if ref.shape[0] != n:
+            return None
+        return (ref[:, 0] > 0).astype(np.int8)
+
+    def _redraw(self, *_) -> None:
+        view = self.view_mode
+        show_points = view != "density"
+        a, b = self._series()
+        for which, plot, series in (("a", self.plot_a, a), ("b", self.plot_b, b)):
+            if series is None:
+                continue
+            x = self._shown.get(which)
+            if x is not None and show_points:
+                plot.set_points(x, self._groups(x.shape[0]))
+            else:
+                plot.set_points(None, None)
+            if self.trails_check.isChecked() and self._shown_trails:
+                plot.set_trails(self._shown_trails.get(series))
+            else:
+                plot.set_trails(None)
+        self._refresh_overlays()
+        self._update_labels()
+
+    # ---- overlays -----------------------------------------------------------------------------
+    def _overlay_time(self) -> float:
+        return 0.0 if self.mode == "mcmc" else self._shown_time
+
+    def _score(self, source: str):
+        """ScoreFn of ``source`` ("exact" or "learned") for the current data and SDE."""
+        if source == "learned" and self._learned_model is not None:
+            return learned_score_fn(self._learned_model, self._sde)
+        mix, sde = self.mixture, self._sde
+        return lambda x, t: mixture_score(mix, sde, x, t)
+
+    def _grid(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, QRectF]:
+        rect = self.plot_a.view_rect()
+        dx, dy = rect.width() / n, rect.height() / n
+        xs = rect.left() + (np.arange(n) + 0.5) * dx
+        ys = rect.top() + (np.arange(n) + 0.5) * dy
+        gx, gy = np.meshgrid(xs, ys)
+        return xs, ys, np.column_stack([gx.ravel(), gy.ravel()]), rect
+
+    def density_image(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(xs, ys, p_t on the grid (ny, nx)) of the heat map at the time shown."""
+        xs, ys, _, _ = self._grid(DENSITY_GRID)
+        t = self._overlay_time()
+        mix = self.mixture if t <= 0.0 else self.mixture.marginal(self._sde, t)
+        return xs, ys, density_grid(mix, xs, ys)
+
+    def score_error_image(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(xs, ys, |learned − exact score| on the grid (ny, nx)) at the time shown."""
+        xs, ys, pts, _ = self._grid(ERROR_GRID)
+        t = max(self._overlay_time(), 1e-3)
+        err = self._score("learned")(pts, t) - self._score("exact")(pts, t)
+        return xs, ys, np.hypot(err[:, 0], err[:, 1]).reshape(ys.size, xs.size)
+
+    def _refresh_overlays(self) -> None:
+        view = self.view_mode
+        a, b = self._series()
+        rect = self.plot_a.view_rect()
+        t = max(self._overlay_time(), 1e-3)
+        for which, plot in (("a", self.plot_a), ("b", self.plot_b)):
+            if (a if which == "a" else b) is None:
+                continue
+            source = "learned" if (which == "b" or self.score_source == "learned") else "exact"
+            if self.mode == "mcmc":
+                source = "exact"
+            try:
+                if view in ("density", "both"):
+                    plot.set_heatmap("density", self.density_image()[2], rect)
+                elif view == "error" and self.learned_available:
+                    plot.set_heatmap("error", self.score_error_image()[2], rect)
+                else:
+                    plot.set_heatmap("", None, None)
+                if self.arrows_check.isChecked():
+                    xs, ys, pts, _ = self._grid(ARROW_GRID)
+                    plot.set_arrows(quiver_lines(xs, ys, self._score(source)(pts, t)))
+                else:
+                    plot.set_arrows(None)
+            except Exception as exc:  # noqa: BLE001 - e.g. a network failing on the grid
+                plot.set_heatmap("", None, None)
+                plot.set_arrows(None)
+                self.context.report_status(f"2-D overlay failed: {exc}")
+
+    def _update_labels(self) -> None:
+        t = self._shown_time
+        if self.mode == "mcmc":
+            self.time_label.setText(f"Metropolis step {int(t)}")
+        else:
+            m = float(self._sde.mean_coef(t))
+            s = float(self._sde.marginal_std(t))
+            self.time_label.setText(f"t = {t:.3g} / {self._sde.T:g}   m(t) = {m:.3f}   "
+                                    f"s(t) = {s:.3f}")
+        x = self._shown.get("a")
+        lines = [f"{DATASET_LABELS[self.dataset]}, {x.shape[0] if x is not None else 0:,} points"]
+        if x is not None and x.shape[0]:
+            mu = x.mean(axis=0)
+            sd = x.std(axis=0)
+            lines.append(f"cloud mean ({mu[0]:+.2f}, {mu[1]:+.2f}), std ({sd[0]:.2f}, "
+                         f"{sd[1]:.2f})")
+        if self.mode == "forward":
+            lines.append("x_t = m(t) x₀ + s(t) ε, ε ~ N(0, I)" if self.forward_method == "exact"
+                         else "Euler-Maruyama: x += f dt + g √dt z")
+        rec = self._recording
+        if self._live is not None and "accept_rate" in self._live:
+            lines.append(f"acceptance rate {self._live['accept_rate']:.2f}")
+        elif rec is not None and "accept_rate" in rec.info:
+            lines.append(f"acceptance rate {rec.info['accept_rate']:.2f}")
+        if self.mode in ("reverse", "mcmc") and rec is None and self._live is None:
+            lines.append("Press Run to start.")
+        if self.mode == "forward" and self.forward_method == "em" and rec is None \
+                and self._live is None:
+            lines.append("Press Run to simulate the paths.")
+        self.info_label.setText("\n".join(lines))
+
+    # ---- running ------------------------------------------------------------------------------
+    def run(self) -> int | None:
+        """Start the simulation of the current mode on the background thread; returns its id."""
+        mode, n_steps, seed = self.mode, self.steps_spin.value(), self.seed_spin.value()
+        self.set_playing(False)
+        self._recording = None
+        if mode == "forward":
+            if self.forward_method == "exact":
+                return None
+            job = forward_em_job(self._sde, self._x0, n_steps, seed)
+        elif mode == "reverse":
+            names = {"exact": ["exact"], "learned": ["learned"],
+                     "both": ["exact", "learned"]}[self.score_source]
+            try:
+                scores = {name: self._score(name) for name in names}
+            except Exception as exc:  # noqa: BLE001
+                self.context.report_error("2-D reverse run", str(exc))
+                return None
+            job = reverse_job(self._sde, scores, self._x_T, self.reverse_method, n_steps, seed)
+        else:
+            job = mcmc_job(self.mixture.log_prob, self._mcmc_start(), n_steps,
+                           self.mcmc_step_spin.value(), seed)
+        self._live = None
+        rid = self._runner.start(job)
+        self.context.report_progress(JOB_NAME, 0, n_steps)
+        return rid
+
+    def cancel(self) -> None:
+        self._runner.cancel()
+
+    def _on_busy(self, busy: bool) -> None:
+        self.cancel_btn.setEnabled(busy)
+        self.time_slider.setEnabled(not busy)
+        self._update_enabled()
+
+    def _on_frame(self, _rid: int, frame: dict) -> None:
+        self._live = frame
+        self._show(frame["time"], frame["xs"], frame.get("trails"))
+        self.context.report_progress(JOB_NAME, frame["k"], frame["n"])
+        self.frame_shown.emit(-1)
+
+    def _on_finished(self, _rid: int, rec) -> None:
+        self._live = None
+        n = self.steps_spin.value()
+        self.context.report_progress(JOB_NAME, n, n)
+        if rec is None:
+            return
+        self._recording = rec
+        self.time_slider.blockSignals(True)
+        self.time_slider.setRange(0, len(rec) - 1)
+        self.time_slider.setValue(len(rec) - 1)
+        self.time_slider.blockSignals(False)
+        self.show_frame(len(rec) - 1)
+        self.run_completed.emit(rec.kind)
+
+    def _on_failed(self, _rid: int, message: str) -> None:
+        self._live = None
+        self.context.report_progress(JOB_NAME, 1, 1)
+        self.context.report_error("2-D SDE run failed", message)
+        self._reset_slider()
+
+    def _on_cancelled(self, _rid: int) -> None:
+        self._live = None
+        self.context.report_progress(JOB_NAME, 1, 1)
+        self.context.report_status("2-D SDE run cancelled.")
+        self._reset_slider()
+
+    def _on_cancel_requested(self, name: str) -> None:
+        if name == JOB_NAME:
+            self.cancel()
+
+    # ---- playing ------------------------------------------------------------------------------
+    def set_playing(self, playing: bool) -> None:
+        if playing and self.time_slider.value() >= self.time_slider.maximum():
+            self.time_slider.setValue(0)
+        if playing:
+            self._play_timer.start()
+        else:
+            self._play_timer.stop()
+        if self.play_btn.isChecked() != playing:
+            self.play_btn.blockSignals(True)
+            self.play_btn.setChecked(playing)
+            self.play_btn.blockSignals(False)
+        self.play_btn.setText("Pause" if playing else "Play")
+
+    def _advance(self) -> None:
+        v = self.time_slider.value()
+        if v >= self.time_slider.maximum():
+            self.set_playing(False)
+            return
+        self.time_slider.setValue(v + 1)
+
+    # ---- drawing ------------------------------------------------------------------------------
+    def set_drawing(self, on: bool) -> None:
+        """Drawing mode: drags on the left plot add points; leaving it fits the mixture."""
+        self.plot_a.view.drawing = bool(on)
+        if self.draw_btn.isChecked() != bool(on):
+            self.draw_btn.blockSignals(True)
+            self.draw_btn.setChecked(bool(on))
+            self.draw_btn.blockSignals(False)
+        self.draw_btn.setText("Use drawing as data" if on else "Draw my distribution")
+        if on:
+            self.context.report_status("Drag on the left plot to draw; click again to use it.")
+        elif self._drawn:
+            self.use_drawing()
+
+    def add_drawn_point(self, x: float, y: float) -> None:
+        self._drawn.append((x, y))
+        self.plot_a.drawn.setData(np.asarray(self._drawn))
+
+    def clear_drawing(self) -> None:
+        self._drawn = []
+        self.plot_a.drawn.setData(np.zeros((0, 2)))
+
+    def use_drawing(self) -> None:
+        """Fit the drawn points as a mixture of small Gaussians and make it the data set."""
+        try:
+            self._drawn_mixture = mixture_from_drawing(np.asarray(self._drawn),
+                                                       self.draw_std_spin.value())
+        except ValueError as exc:
+            self.context.report_status(str(exc))
+            return
+        _set_item_enabled(self.dataset_combo, DRAWING, True)
+        self.plot_a.drawn.setData(np.zeros((0, 2)))
+        k = self._drawn_mixture.n_components
+        self.context.report_status(f"Drawing: {k} Gaussians of σ = "
+                                   f"{self.draw_std_spin.value():g}.")
+        idx = self.dataset_combo.findData(DRAWING)
+        if self.dataset_combo.currentIndex() == idx:
+            self._on_dataset_changed()
+        else:
+            self.dataset_combo.setCurrentIndex(idx)
+
+    # ---- session, demo, shutdown --------------------------------------------------------------
+    def demo_state(self) -> None:
+        """Moons under the VP SDE, a quarter of the way to noise, density and arrows on."""
+        self.mode_combo.setCurrentIndex(self.mode_combo.findData("forward"))
+        self.dataset_combo.setCurrentIndex(self.dataset_combo.findData("moons"))
+        self.sde_combo.setCurrentIndex(self.sde_combo.findData("vp"))
+        self.forward_combo.setCurrentIndex(self.forward_combo.findData("exact"))
+        self.view_combo.setCurrentIndex(self.view_combo.findData("both"))
+        self.arrows_check.setChecked(True)
+        self.set_time(0.1)
+
+    def shutdown(self) -> None:
+        self._play_timer.stop()
+        self._overlay_timer.stop()
+        self._runner.shutdown()
+
+    def to_state(self) -> dict:
+        return {"mode": self.mode, "dataset": self.dataset, "sde": self.sde_combo.currentData(),
+                "n": self.n_spin.value(), "seed": self.seed_spin.value(),
+                "steps": self.steps_spin.value(), "forward": self.forward_method,
+                "reverse": self.reverse_method, "score": self.score_source,
+                "mcmc_step": self.mcmc_step_spin.value(), "view": self.view_mode,
+                "arrows": self.arrows_check.isChecked(), "trails": self.trails_check.isChecked(),
+                "frame": self.time_slider.value(), "drawn": [list(p) for p in self._drawn],
+                "draw_std": self.draw_std_spin.value(),
+                "drawing_used": self._drawn_mixture is not None}
+
+    def from_state(self, state: dict) -> None:
+        def pick(box: QComboBox, key) -> None:
+            i = box.findData(key)
+            if i >= 0:
+                box.setCurrentIndex(i)
+
+        self.draw_std_spin.setValue(float(state.get("draw_std", 0.15)))
+        self._drawn = [tuple(map(float, p)) for p in state.get("drawn", [])]
+        if state.get("drawing_used") and self._drawn:
+            self._drawn_mixture = mixture_from_drawing(np.asarray(self._drawn),
+                                                       self.draw_std_spin.value())
+            _set_item_enabled(self.dataset_combo, DRAWING, True)
+        pick(self.mode_combo, state.get("mode", "forward"))
+        pick(self.sde_combo, state.get("sde", "vp"))
+        self.n_spin.setValue(int(state.get("n", self.n_spin.value())))
+        self.seed_spin.setValue(int(state.get("seed", 0)))
+        self.steps_spin.setValue(int(state.get("steps", 200)))
+        pick(self.dataset_combo, state.get("dataset", "double_gaussian"))
+        pick(self.forward_combo, state.get("forward", "exact"))
+        pick(self.reverse_combo, state.get("reverse", "sde"))
+        if self.learned_available:
+            pick(self.score_combo, state.get("score", "exact"))
+        self.mcmc_step_spin.setValue(float(state.get("mcmc_step", 0.3)))
+        pick(self.view_combo, state.get("view", "both"))
+        self.arrows_check.setChecked(bool(state.get("arrows", False)))
+        self.trails_check.setChecked(bool(state.get("trails", False)))
+        self.set_frame(int(state.get("frame", 0)))

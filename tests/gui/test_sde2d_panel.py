@@ -1,0 +1,287 @@
+"""Sde2DPanel: the shown clouds and overlays against the core formulas, runs, cancel, drawing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from diffview.core import sde as sde_mod
+from diffview.core.mixtures import GaussianMixture, density_grid, mixture_score
+from diffview.core.toy2d import toy_mixture
+from diffview.engine.analytic import AnalyticDenoiser
+from diffview.gui.panels.sde2d import Sde2DPanel
+
+SHIFT = 0.3   # the fake "learned" model is the true mixture moved by this much
+
+
+def _shifted_model(name: str):
+    """A stand-in for the trained network: exact eps of the data moved by SHIFT (continuous VP)."""
+    mix = toy_mixture(name)
+    wrong = GaussianMixture(mix.weights, mix.means + SHIFT, mix.covs)
+    return AnalyticDenoiser(wrong, sde={"name": "vp", "beta_min": 0.1, "beta_max": 20.0,
+                                        "T": 1.0}, dataset=name)
+
+
+def _pick(box, key) -> None:
+    i = box.findData(key)
+    assert i >= 0, key
+    box.setCurrentIndex(i)
+
+
+@pytest.fixture
+def make_panel(qtbot, context):
+    panels = []
+
+    def make(learned: bool = False, n: int = 4000):
+        context.toy_model = (lambda name: _shifted_model(name)) if learned else (lambda name: None)
+        panel = Sde2DPanel(context)
+        qtbot.addWidget(panel)
+        panel.resize(1100, 650)
+        panel.n_spin.setValue(n)
+        panels.append(panel)
+        return panel
+
+    yield make
+    for p in panels:
+        p.shutdown()
+
+
+def _run(qtbot, panel, timeout=20_000):
+    with qtbot.waitSignal(panel.run_completed, timeout=timeout):
+        qtbot.mouseClick(panel.run_btn, Qt.MouseButton.LeftButton)
+    return panel.recording
+
+
+@pytest.mark.parametrize("sde_name", ["brownian", "vp", "ve", "ou"])
+def test_forward_exact_cloud_has_the_marginal_moments(make_panel, sde_name):
+    panel = make_panel(n=20_000)
+    _pick(panel.dataset_combo, "double_gaussian")
+    _pick(panel.sde_combo, sde_name)
+    sde = sde_mod.make_sde(sde_name)
+    panel.time_slider.setValue(panel.time_slider.maximum() // 3)
+    t = panel.shown_time
+    assert 0 < t < sde.T
+    x = panel.shown_points("a")
+    assert x.shape == (20_000, 2)
+    mix = toy_mixture("double_gaussian")
+    m, s = float(sde.mean_coef(t)), float(sde.marginal_std(t))
+    want_mean = m * mix.mean()
+    want_cov = m * m * mix.covariance() + s * s * np.eye(2)
+    sd = np.sqrt(np.diag(want_cov))
+    # 5 standard errors of the mean and of the standard deviation
+    np.testing.assert_allclose(x.mean(axis=0), want_mean, atol=5 * sd.max() / np.sqrt(20_000))
+    np.testing.assert_allclose(x.std(axis=0), sd, rtol=5 / np.sqrt(2 * 20_000) + 0.01)
+
+
+def test_density_overlay_is_the_exact_marginal_density(make_panel):
+    panel = make_panel()
+    _pick(panel.dataset_combo, "moons")
+    _pick(panel.view_combo, "density")
+    panel.time_slider.setValue(40)
+    t = panel.shown_time
+    image = panel.plot_a.image_data
+    assert panel.plot_a.image.isVisible() and panel.plot_a.image_kind == "density"
+    assert len(panel.plot_a.points) == 0           # density only: no points
+    xs, ys, _ = panel.density_image()
+    want = density_grid(toy_mixture("moons").marginal(panel.sde, t), xs, ys)
+    np.testing.assert_allclose(image, want, rtol=1e-10)
+    # the grid covers the visible rectangle
+    rect = panel.plot_a.view_rect()
+    assert xs[0] > rect.left() and xs[-1] < rect.right()
+    _pick(panel.view_combo, "points")
+    assert not panel.plot_a.image.isVisible()
+    assert len(panel.plot_a.points) == 4000
+
+
+def test_score_arrows_point_along_the_exact_score(make_panel):
+    panel = make_panel()
+    _pick(panel.dataset_combo, "8gaussians")
+    panel.arrows_check.setChecked(True)
+    panel.time_slider.setValue(60)
+    t = panel.shown_time
+    ax, ay = panel.plot_a.arrows.getData()
+    seg = np.column_stack([ax, ay]).reshape(-1, 6, 2)   # shaft start, tip, two head strokes
+    start, tip = seg[:, 0], seg[:, 1]
+    score = mixture_score(toy_mixture("8gaussians"), panel.sde, start, t)
+    d = tip - start
+    long_enough = np.hypot(*d.T) > 1e-6
+    cos = np.sum(d * score, axis=1) / (np.hypot(*d.T) * np.hypot(*score.T) + 1e-300)
+    assert long_enough.mean() > 0.9
+    assert np.all(cos[long_enough] > 0.999)
+
+
+def test_forward_euler_maruyama_run_reaches_the_prior(qtbot, make_panel):
+    panel = make_panel(n=6000)
+    _pick(panel.dataset_combo, "8gaussians")
+    _pick(panel.forward_combo, "em")
+    panel.steps_spin.setValue(100)
+    panel.trails_check.setChecked(True)
+    rec = _run(qtbot, panel)
+    assert rec.kind == "forward"
+    assert panel.time_slider.maximum() == len(rec) - 1
+    assert panel.shown_time == pytest.approx(panel.sde.T)
+    x = panel.shown_points("a")
+    mix = toy_mixture("8gaussians")
+    m, s = float(panel.sde.mean_coef(1.0)), float(panel.sde.marginal_std(1.0))
+    sd = np.sqrt(m * m * np.diag(mix.covariance()) + s * s)
+    np.testing.assert_allclose(x.std(axis=0), sd, rtol=0.05)
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=0.08)
+    # replay: frame 0 is the data, trails end where the shown particles are
+    panel.time_slider.setValue(0)
+    np.testing.assert_allclose(panel.shown_points("a"), panel.x0, atol=1e-5)
+    panel.time_slider.setValue(len(rec) - 1)
+    tx, ty = panel.plot_a.trails.getData()
+    assert np.isfinite(tx).sum() == rec.trails["cloud"].shape[0] * rec.trails["cloud"].shape[1]
+
+
+def _mode_fractions(x: np.ndarray) -> tuple[float, np.ndarray]:
+    """Fraction of points within 3 std of one of the 8 centres, and the per-mode shares."""
+    mix = toy_mixture("8gaussians")
+    d = np.linalg.norm(x[:, None, :] - mix.means[None], axis=2)
+    near = d.min(axis=1) < 3 * 0.25
+    counts = np.bincount(d.argmin(axis=1)[near], minlength=8)
+    return near.mean(), counts / max(near.sum(), 1)
+
+
+@pytest.mark.parametrize("method", ["sde", "ode"])
+def test_reverse_run_with_exact_score_lands_on_the_data(qtbot, make_panel, method):
+    panel = make_panel(n=4000)
+    _pick(panel.dataset_combo, "8gaussians")
+    _pick(panel.mode_combo, "reverse")
+    _pick(panel.reverse_combo, method)
+    panel.steps_spin.setValue(100)
+    np.testing.assert_allclose(panel.shown_points("a"), panel.x_T, atol=1e-6)
+    rec = _run(qtbot, panel)
+    assert rec.kind == "reverse" and list(rec.frames) == ["exact"]
+    assert panel.shown_time == pytest.approx(1e-3)
+    near, shares = _mode_fractions(panel.shown_points("a"))
+    assert near > 0.95
+    np.testing.assert_allclose(shares, 1 / 8, atol=0.03)
+
+
+def test_side_by_side_shows_the_learned_run(qtbot, make_panel):
+    panel = make_panel(learned=True, n=3000)
+    _pick(panel.dataset_combo, "8gaussians")
+    _pick(panel.mode_combo, "reverse")
+    _pick(panel.reverse_combo, "ode")
+    _pick(panel.score_combo, "both")
+    panel.steps_spin.setValue(60)
+    assert panel.plot_b.plot.scene() is not None           # the second plot is in the layout
+    rec = _run(qtbot, panel)
+    assert set(rec.frames) == {"exact", "learned"}
+    a, b = panel.shown_points("a"), panel.shown_points("b")
+    # same start, same noise: the clouds differ by the learned model's shift of the data
+    np.testing.assert_allclose(b.mean(axis=0) - a.mean(axis=0), SHIFT, atol=0.05)
+    # score error map = |learned - exact| on the grid
+    _pick(panel.view_combo, "error")
+    assert panel.plot_b.image_kind == "error"
+    xs, ys, err = panel.score_error_image()
+    gx, gy = np.meshgrid(xs, ys)
+    pts = np.column_stack([gx.ravel(), gy.ravel()])
+    t = max(panel.shown_time, 1e-3)
+    learned = _shifted_model("8gaussians")
+    exact = mixture_score(toy_mixture("8gaussians"), panel.sde, pts, t)
+    want = -learned.predict_eps(pts, np.full(len(pts), t)) / panel.sde.marginal_std(t) - exact
+    np.testing.assert_allclose(err.ravel(), np.hypot(*want.T), rtol=1e-3, atol=1e-3)
+
+
+def test_learned_score_is_disabled_without_a_model(make_panel):
+    panel = make_panel(learned=False)
+    model = panel.score_combo.model()
+    for key in ("learned", "both"):
+        item = model.item(panel.score_combo.findData(key))
+        assert not item.isEnabled()
+        assert "toy2d_" in item.toolTip()
+    assert not panel.view_combo.model().item(panel.view_combo.findData("error")).isEnabled()
+    assert panel.score_source == "exact"
+
+
+def test_cancel_stops_a_reverse_run(qtbot, make_panel):
+    panel = make_panel(n=50_000)
+    _pick(panel.dataset_combo, "spiral")
+    _pick(panel.mode_combo, "reverse")
+    panel.steps_spin.setValue(2000)
+    qtbot.mouseClick(panel.run_btn, Qt.MouseButton.LeftButton)
+    assert panel.is_busy() and panel.cancel_btn.isEnabled()
+    with qtbot.waitSignal(panel._runner.run_cancelled, timeout=10_000):
+        qtbot.mouseClick(panel.cancel_btn, Qt.MouseButton.LeftButton)
+    assert not panel.is_busy()
+    assert panel.recording is None
+    assert not panel.cancel_btn.isEnabled() and panel.run_btn.isEnabled()
+
+
+def test_shutdown_during_a_run_leaves_no_thread(qtbot, make_panel):
+    panel = make_panel(n=50_000)
+    _pick(panel.mode_combo, "reverse")
+    panel.steps_spin.setValue(2000)
+    panel.run()
+    qtbot.wait(50)
+    panel.shutdown()
+    thread = panel._runner._thread
+    qtbot.waitUntil(lambda: not thread.isRunning(), timeout=5000)
+
+
+def test_mcmc_chains_move_onto_the_density(qtbot, make_panel):
+    pytest.importorskip("diffview.core.mcmc")
+    panel = make_panel(n=3000)
+    _pick(panel.dataset_combo, "8gaussians")
+    _pick(panel.mode_combo, "mcmc")
+    panel.steps_spin.setValue(150)
+    panel.mcmc_step_spin.setValue(0.5)
+    mix = toy_mixture("8gaussians")
+    start = panel.shown_points("a").copy()
+    rec = _run(qtbot, panel)
+    assert rec.kind == "mcmc"
+    assert 0.05 < rec.info["accept_rate"] < 0.95
+    end = panel.shown_points("a")
+    assert mix.log_prob(end).mean() > mix.log_prob(start).mean() + 1.0
+    near, _ = _mode_fractions(end)
+    assert near > 0.9
+
+
+def test_drawing_becomes_the_data_set(qtbot, make_panel):
+    panel = make_panel(n=2000)
+    qtbot.mouseClick(panel.draw_btn, Qt.MouseButton.LeftButton)
+    assert panel.plot_a.view.drawing
+    # drag with the mouse across the left plot: a horizontal stroke at y = 1
+    vb = panel.plot_a.view
+    viewport = panel.glw.viewport()
+
+    def to_widget(x, y):
+        scene = vb.mapViewToScene(QPointF(x, y))
+        return panel.glw.mapFromScene(scene)
+
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=to_widget(-2.0, 1.0))
+    for x in np.linspace(-2.0, 2.0, 30):
+        qtbot.mouseMove(viewport, to_widget(x, 1.0))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=to_widget(2.0, 1.0))
+    if len(panel._drawn) < 5:    # the offscreen platform may not deliver move events: click
+        for x in np.linspace(-2.0, 2.0, 30):
+            qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=to_widget(x, 1.0))
+    assert len(panel._drawn) >= 5
+    drawn = np.asarray(panel._drawn)
+    np.testing.assert_allclose(drawn[:, 1], 1.0, atol=0.1)
+    qtbot.mouseClick(panel.draw_btn, Qt.MouseButton.LeftButton)   # use the drawing
+    assert panel.dataset == "drawing"
+    mix = panel.mixture
+    assert mix.n_components >= 3
+    x0 = panel.x0
+    assert np.abs(x0[:, 1] - 1.0).mean() < 0.3
+    assert x0[:, 0].min() > -3.0 and x0[:, 0].max() < 3.0
+
+
+def test_session_state_round_trip(make_panel):
+    a = make_panel()
+    _pick(a.dataset_combo, "rings")
+    _pick(a.sde_combo, "ou")
+    _pick(a.view_combo, "points")
+    a.arrows_check.setChecked(True)
+    a.seed_spin.setValue(7)
+    a.time_slider.setValue(33)
+    a._drawn = [(0.0, 1.0), (1.0, 1.0)]
+    state = a.to_state()
+    b = make_panel()
+    b.from_state(state)
+    assert b.to_state() == state
+    np.testing.assert_allclose(b.shown_points("a"), a.shown_points("a"))
