@@ -57,6 +57,8 @@ class AppContext(QObject):
         A loaded training set (``core.data.ImageSet``) or None.
     cancel_requested(str)
         The status bar's Cancel was pressed for the named job.
+    samples_changed(object)
+        A sampling run finished: its ``RunResult`` (``.final`` is (B, C, H, W), ``.seed``).
     """
 
     image_model_changed = Signal(object)
@@ -67,6 +69,7 @@ class AppContext(QObject):
     trajectory_requested = Signal(object)
     dataset_changed = Signal(object)
     cancel_requested = Signal(str)
+    samples_changed = Signal(object)
 
     def __init__(self, parent: QObject | None = None, settings: QSettings | None = None,
                  device: str = "auto"):

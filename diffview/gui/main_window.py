@@ -362,10 +362,13 @@ class MainWindow(QMainWindow):
         self.context.set_image_model(denoiser)
         warnings = getattr(denoiser, "metadata_warnings", None) or []
         note = getattr(denoiser, "provider_note", "")
-        extra = f" ({note})" if note else ""
+        if note:
+            self.provider_label.setToolTip(note)
+        extra = ""
         if warnings:
-            extra += f" — metadata: {warnings[0]}"
-        self.show_status(f"Model {Path(denoiser.path).name} loaded{extra}")
+            extra = "; incomplete metadata, defaults used (hover the model name)"
+            self.model_label.setToolTip("\n".join([str(denoiser.path), *warnings]))
+        self.show_status(f"Model {Path(denoiser.path).name} loaded on {denoiser.provider}{extra}")
 
     def _on_model_failed(self, _rid: int, message: str) -> None:
         self.model_load_failed_message = message

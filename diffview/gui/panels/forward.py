@@ -291,11 +291,12 @@ class ForwardPanel(QWidget):
         self.step_spin.setToolTip("Type a step t directly")
         self.step_spin.valueChanged.connect(self.slider.setValue)
         scrub.addWidget(self.step_spin)
-        self.coef_label = QLabel()
-        self.coef_label.setMinimumWidth(230)
-        self.coef_label.setToolTip("x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε")
-        scrub.addWidget(self.coef_label)
         root.addLayout(scrub)
+
+        actions = QHBoxLayout()
+        self.coef_label = QLabel()
+        self.coef_label.setToolTip("x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε")
+        actions.addWidget(self.coef_label, 1)
 
         opts = QHBoxLayout()
         opts.addWidget(QLabel("Schedule"))
@@ -329,13 +330,14 @@ class ForwardPanel(QWidget):
         self.new_noise_button = QPushButton("New noise")
         self.new_noise_button.setToolTip("Draw a new ε (or mask order) and keep t (N)")
         self.new_noise_button.clicked.connect(self.new_noise)
-        opts.addWidget(self.new_noise_button)
+        actions.addWidget(self.new_noise_button)
         opts.addStretch(1)
         self.denoise_button = QPushButton("Denoise from here")
         self.denoise_button.setToolTip("Send x_t to the sampling panel, which restores it "
                                        "from step t")
         self.denoise_button.clicked.connect(self.request_denoise)
-        opts.addWidget(self.denoise_button)
+        actions.addWidget(self.denoise_button)
+        root.addLayout(actions)
         root.addLayout(opts)
 
     def _fill_class_combo(self) -> None:
