@@ -202,7 +202,13 @@ def _run(args: argparse.Namespace) -> int:
     clf = FeatureClassifier(args.classifier)
     result: dict = {"n": args.n, "seed": args.seed}
     if args.samples:
-        samples = np.load(args.samples)
+        try:
+            samples = np.load(args.samples, allow_pickle=False)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # numpy raises EOFError, ValueError, UnpicklingError...
+            raise ValueError(f"{args.samples}: not a readable .npy array "
+                             f"({type(exc).__name__}: {exc})") from None
         if samples.dtype != np.uint8:
             raise ValueError(f"{args.samples}: expected uint8 samples, found {samples.dtype}")
         samples = samples[: args.n]

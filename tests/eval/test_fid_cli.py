@@ -56,3 +56,6 @@ def test_errors_exit_2(tmp_path, capsys):
     np.save(tmp_path / "f.npy", np.zeros((5, 28, 28), np.float32))
     assert run(["--samples", str(tmp_path / "f.npy"), "--data", str(tmp_path)]) == 2
     assert "uint8" in capsys.readouterr().err
+    (tmp_path / "empty.npy").write_bytes(b"")
+    assert run(["--samples", str(tmp_path / "empty.npy"), "--data", str(tmp_path)]) == 2
+    assert "not a readable .npy" in capsys.readouterr().err
