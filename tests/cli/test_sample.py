@@ -174,3 +174,10 @@ def test_discrete_sampler_on_a_continuous_model_exits_2(vp_model, tmp_path, caps
                     "--out", str(tmp_path / "g.png"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: ") and "continuous" in err and "ode" in err
+
+
+def test_missing_default_model_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DIFFVIEW_RESOURCES", str(tmp_path))
+    assert run_cli(["sample", "--model", "default", "--out", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "fashion_unet.onnx" in err and "--model" in err
