@@ -81,9 +81,10 @@ def test_rings_radii_and_shares():
 
 def test_spiral_lies_on_the_spiral():
     x = sample_toy("spiral", 2000, np.random.default_rng(4))
-    curve = toy2d.spiral_points(spacing=0.01)
+    curve = toy2d.spiral_points(spacing=0.02)
     d = np.min(np.linalg.norm(x[:, None, :] - curve[None], axis=2), axis=1)
-    assert _at_least(np.mean(d <= 3 * toy2d.CURVE_STD), P_NEAR, 2000)
+    # the polyline of the tabulated curve is within 0.01 of every point on the spiral
+    assert _at_least(np.mean(d <= 3 * toy2d.CURVE_STD + 0.01), P_NEAR, 2000)
     # the spiral winds out: radius grows with the polar angle along the curve
     r_curve = np.linalg.norm(curve - toy2d.spiral_center(), axis=1)
     assert np.all(np.diff(r_curve) > 0)
