@@ -1,0 +1,144 @@
+"""Training data: images from an IDX or image folder, or points from a 2-D toy set.
+
+Images are read with :mod:`diffview.core.data` when it is available; until then a small private
+IDX reader keeps training possible on Fashion-MNIST style folders.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+
+class TrainingDataError(ValueError):
+    """The training data cannot be read or has an unusable shape."""
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a run trains on.
+
+    Attributes
+    ----------
+    kind : ``"image"`` or ``"points"``.
+    images : float32 ``(N, C, H, W)`` in [-1, 1] for images, ``None`` for points.
+    toy : toy set name for points, ``None`` for images.
+    sample_shape : ``(C, H, W)`` or ``(2,)``.
+    dataset : a short name for the metadata (``"fashion-mnist"``, ``"toy:moons"``).
+    class_names : class names if known.
+    """
+
+    kind: str
+    images: np.ndarray | None
+    toy: str | None
+    sample_shape: tuple[int, ...]
+    dataset: str
+    class_names: tuple[str, ...] = ()
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise TrainingDataError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise TrainingDataError(f"{path}: header says {dims} but holds {data.size} bytes")
+    return data.reshape(dims)
+
+
+def _private_idx_folder(folder: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    for pattern in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte",
+                    "train-images.idx3-ubyte", "*images*idx3*"):
+        hits = sorted(folder.glob(pattern))
+        if hits:
+            return _read_idx(hits[0]), ()
+    raise TrainingDataError(f"no IDX image file (train-images-idx3-ubyte[.gz]) in {folder}")
+
+
+def _dataset_name(folder: Path) -> str:
+    name = folder.name.lower()
+    return name if name else str(folder)
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    out = [np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in images]
+    return np.stack(out)
+
+
+def load_training_data(spec: str, image_size: int | None = None,
+                       channels: int | None = None) -> TrainingData:
+    """Read the data named by ``spec`` (a folder or ``toy:NAME``).
+
+    Raises
+    ------
+    TrainingDataError
+        if the folder is missing, holds no images, or the toy set is unknown.
+    """
+    if spec.startswith("toy:"):
+        name = spec[4:]
+        from diffview.training.toy import TOY_NAMES
+
+        if name not in TOY_NAMES:
+            raise TrainingDataError(
+                f"unknown toy set {name!r}; choose one of {', '.join(TOY_NAMES)}")
+        return TrainingData("points", None, name, (2,), f"toy:{name}")
+    folder = Path(spec)
+    if not folder.is_dir():
+        raise TrainingDataError(f"training data folder {folder} does not exist")
+    class_names: tuple[str, ...] = ()
+    try:
+        from diffview.core import data as core_data
+    except ImportError:
+        core_data = None
+    if core_data is not None and hasattr(core_data, "load_dataset"):
+        try:
+            ds = core_data.load_dataset(folder)
+        except ValueError as exc:
+            raise TrainingDataError(str(exc)) from exc
+        images, class_names = ds.images, tuple(ds.class_names)
+    else:
+        images, class_names = _private_idx_folder(folder)
+    if images.ndim == 4 and images.shape[-1] in (1, 3):
+        images = images  # (N, H, W, C)
+    elif images.ndim != 3:
+        raise TrainingDataError(f"images must be (N, H, W) or (N, H, W, C), got {images.shape}")
+    if images.shape[0] == 0:
+        raise TrainingDataError(f"{folder} holds no images")
+    if channels is not None:
+        have = 1 if images.ndim == 3 else images.shape[-1]
+        if have != channels:
+            if channels == 1:
+                images = images.astype(np.float32).mean(axis=-1).round().astype(np.uint8)
+            else:
+                gray = images if images.ndim == 3 else images[..., 0]
+                images = np.repeat(gray[..., None], 3, axis=-1)
+    if image_size is not None and images.shape[1:3] != (image_size, image_size):
+        images = _resize(images, image_size)
+    if images.shape[1] % 4 or images.shape[2] % 4:
+        raise TrainingDataError(
+            f"image height and width must be divisible by 4, got {images.shape[1:3]}; "
+            "pass --image-size to resize")
+    if images.ndim == 3:
+        x = images[:, None, :, :]
+    else:
+        x = np.transpose(images, (0, 3, 1, 2))
+    x = (x.astype(np.float32) / 127.5 - 1.0).astype(np.float32)
+    name = _dataset_name(folder)
+    if not class_names and name == "fashion-mnist":
+        class_names = FASHION_CLASSES
+    return TrainingData("image", np.ascontiguousarray(x), None, tuple(x.shape[1:]), name,
+                        class_names)

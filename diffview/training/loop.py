@@ -1,0 +1,334 @@
+"""The training loop: a generator of progress records, cancellable between steps.
+
+Objective (Ho et al. 2020, eq. 14, "L_simple"): draw x_0 from the data, a time and noise
+eps ~ N(0, I), form x_t, and regress the network's eps prediction on eps with a mean squared
+error.
+
+- Images, discrete time: t_index ~ U{0..T-1}, x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps,
+  with abar from :func:`diffview.core.schedules.make_schedule`.
+- Points, continuous VP SDE (Song et al. 2021): time ~ U(t_min, 1),
+  x_t = m(t) x_0 + s(t) eps with log m(t) = -t^2 (beta_max - beta_min) / 4 - t beta_min / 2
+  and s(t) = sqrt(1 - m(t)^2).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from diffview.core.schedules import make_schedule
+from diffview.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from diffview.training.config import TrainConfig
+from diffview.training.data import TrainingData, load_training_data
+from diffview.training.mlp import PointMLP
+from diffview.training.toy import sample_points
+from diffview.training.unet import UNet, count_parameters
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (for example the loss became NaN)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One record yielded by :func:`train` after each step.
+
+    Attributes
+    ----------
+    step : steps done so far (1 after the first).
+    total_steps : planned steps.
+    loss : this step's loss; ``loss_avg`` an exponential average of it.
+    lr : learning rate used in this step.
+    samples_per_s : throughput averaged over the recent steps.
+    elapsed_s : training time so far (including earlier sessions of a resumed run).
+    eta_s : estimated seconds left (from the step count or the time budget, the sooner).
+    checkpoint : path of the checkpoint written after this step, else ``None``.
+    preview : a few samples drawn with the EMA weights (images ``(n, C, H, W)`` in [-1, 1],
+        points ``(n, 2)``), only on preview steps, else ``None``.
+    done : True on the last record of the run.
+    stop_reason : ``"steps"``, ``"time"`` or ``"cancelled"`` on the last record.
+    """
+
+    step: int
+    total_steps: int
+    loss: float
+    loss_avg: float
+    lr: float
+    samples_per_s: float
+    elapsed_s: float
+    eta_s: float
+    checkpoint: str | None = None
+    preview: np.ndarray | None = None
+    done: bool = False
+    stop_reason: str | None = None
+
+
+def vp_mean_std(time_: torch.Tensor, beta_min: float, beta_max: float
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean coefficient m(t) and standard deviation s(t) of the VP SDE's marginal."""
+    log_m = -0.25 * time_ ** 2 * (beta_max - beta_min) - 0.5 * time_ * beta_min
+    m = torch.exp(log_m)
+    return m, torch.sqrt(-torch.expm1(2.0 * log_m))
+
+
+def build_model(config: TrainConfig, sample_shape: tuple[int, ...]) -> nn.Module:
+    """The network a config describes: a :class:`UNet` for images, a :class:`PointMLP` else."""
+    if len(sample_shape) == 3:
+        return UNet(channels=sample_shape[0], widths=config.widths, blocks=config.blocks,
+                    attention=config.attention)
+    return PointMLP(dim=sample_shape[0], hidden=config.hidden, layers=config.layers)
+
+
+def lr_at(config: TrainConfig, step: int, progress: float) -> float:
+    """Learning rate for 0-based ``step``; ``progress`` in [0, 1] drives the decay."""
+    if config.warmup and step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    if config.lr_schedule == "constant":
+        return config.lr
+    p = min(max(progress, 0.0), 1.0)
+    low = config.lr * config.min_lr_ratio
+    return low + 0.5 * (config.lr - low) * (1.0 + math.cos(math.pi * p))
+
+
+def ema_decay(config: TrainConfig, step: int) -> float:
+    """EMA decay with warm-up: ``min(ema, (1 + step) / (10 + step))``."""
+    return min(config.ema, (1.0 + step) / (10.0 + step))
+
+
+class _Run:
+    """The mutable state of one run (model, EMA, optimiser, random generators)."""
+
+    def __init__(self, config: TrainConfig, data: TrainingData) -> None:
+        self.config = config
+        self.data = data
+        torch.manual_seed(config.seed)
+        self.model = build_model(config, data.sample_shape)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
+                                     weight_decay=config.weight_decay)
+        self.rng = np.random.default_rng(config.seed)
+        self.gen = torch.Generator().manual_seed(config.seed + 1)
+        self.step = 0
+        self.elapsed = 0.0
+        self.loss_avg = float("nan")
+        if data.kind == "image":
+            sched = make_schedule(config.schedule, config.T)
+            self.sqrt_ab = torch.tensor(sched.sqrt_alpha_bars, dtype=torch.float32)
+            self.sqrt_1mab = torch.tensor(sched.sqrt_one_minus_alpha_bars, dtype=torch.float32)
+            self.alpha_bars = torch.tensor(sched.alpha_bars, dtype=torch.float32)
+
+    # -- state ------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "format": 1,
+            "config": self.config.to_dict(),
+            "sample_shape": list(self.data.sample_shape),
+            "dataset": self.data.dataset,
+            "class_names": list(self.data.class_names),
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "step": self.step,
+            "elapsed_s": self.elapsed,
+            "loss_avg": self.loss_avg,
+            "numpy_rng": self.rng.bit_generator.state,
+            "torch_gen": self.gen.get_state(),
+            "parameters": count_parameters(self.model),
+        }
+
+    def load(self, state: dict) -> None:
+        if list(state["sample_shape"]) != list(self.data.sample_shape):
+            raise CheckpointError(
+                f"checkpoint was trained on samples of shape {tuple(state['sample_shape'])}, "
+                f"the data has {self.data.sample_shape}")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.ema.load_state_dict(state["ema"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"checkpoint does not fit this network: {exc}") from exc
+        self.opt.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.elapsed = float(state["elapsed_s"])
+        self.loss_avg = float(state["loss_avg"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+        self.gen.set_state(state["torch_gen"])
+
+    # -- one step ---------------------------------------------------------------------------
+    def batch_loss(self) -> torch.Tensor:
+        c = self.config
+        if self.data.kind == "image":
+            idx = self.rng.integers(0, self.data.images.shape[0], size=c.batch_size)
+            x0 = torch.from_numpy(self.data.images[idx])
+            t = torch.randint(0, c.T, (c.batch_size,), generator=self.gen)
+            eps = torch.randn(x0.shape, generator=self.gen)
+            shape = (-1,) + (1,) * (x0.dim() - 1)
+            xt = self.sqrt_ab[t].view(shape) * x0 + self.sqrt_1mab[t].view(shape) * eps
+        else:
+            x0 = torch.from_numpy(sample_points(self.data.toy, c.batch_size, self.rng))
+            t = c.t_min + (1.0 - c.t_min) * torch.rand(c.batch_size, generator=self.gen)
+            eps = torch.randn(x0.shape, generator=self.gen)
+            m, s = vp_mean_std(t, c.beta_min, c.beta_max)
+            xt = m[:, None] * x0 + s[:, None] * eps
+        return torch.mean((self.model(xt, t) - eps) ** 2)
+
+    def update_ema(self) -> None:
+        d = ema_decay(self.config, self.step)
+        with torch.no_grad():
+            for pe, pm in zip(self.ema.parameters(), self.model.parameters(), strict=True):
+                pe.lerp_(pm, 1.0 - d)
+            for be, bm in zip(self.ema.buffers(), self.model.buffers(), strict=True):
+                be.copy_(bm)
+
+    @torch.no_grad()
+    def preview(self, n: int = 8, n_steps: int = 20) -> np.ndarray:
+        """A few samples from the EMA net: DDIM (eta=0) for images, probability-flow Euler
+        for points. Uses its own generator so previews never change the training stream."""
+        g = torch.Generator().manual_seed(12345)
+        self.ema.eval()
+        c = self.config
+        if self.data.kind == "image":
+            x = torch.randn((n, *self.data.sample_shape), generator=g)
+            ts = np.linspace(c.T - 1, 0, n_steps).round().astype(np.int64)
+            for i, ti in enumerate(ts):
+                ab = self.alpha_bars[ti]
+                ab_prev = self.alpha_bars[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0)
+                eps = self.ema(x, torch.full((n,), int(ti), dtype=torch.int64))
+                x0 = ((x - torch.sqrt(1 - ab) * eps) / torch.sqrt(ab)).clamp(-1, 1)
+                x = torch.sqrt(ab_prev) * x0 + torch.sqrt(1 - ab_prev) * eps
+            return x.clamp(-1, 1).numpy()
+        x = torch.randn((n * 64, 2), generator=g)
+        times = np.linspace(1.0, c.t_min, 100)
+        for t0, t1 in zip(times[:-1], times[1:], strict=True):
+            t = torch.full((x.shape[0],), float(t0))
+            beta = c.beta_min + t0 * (c.beta_max - c.beta_min)
+            _, s = vp_mean_std(t, c.beta_min, c.beta_max)
+            score = -self.ema(x, t) / s[:, None]
+            drift = -0.5 * beta * x - 0.5 * beta * score
+            x = x + drift * (t1 - t0)
+        return x.numpy()
+
+
+def _write_checkpoint(run: _Run, out_dir: Path | None) -> str | None:
+    if out_dir is None:
+        return None
+    return str(save_checkpoint(out_dir / CHECKPOINT_NAME, run.state()))
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    data: TrainingData | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[Progress]:
+    """Train an epsilon network, yielding a :class:`Progress` after every step.
+
+    Parameters
+    ----------
+    config : the run's options (its ``steps`` is the total, counting resumed steps).
+    out_dir : folder for ``checkpoint.pt`` (written every ``config.checkpoint_every`` steps,
+        at the end, and when the run is cancelled); ``None`` writes nothing.
+    resume : a checkpoint to continue from; the run then goes on exactly as if it had not
+        stopped (same batches, noise, optimiser state and EMA), unless a time budget is set.
+    data : already loaded data; read from ``config.data`` when ``None``.
+    should_stop : polled between steps; when it returns True the run writes a checkpoint and
+        ends with ``stop_reason="cancelled"``. Closing the generator does the same.
+
+    Raises
+    ------
+    TrainingError
+        if the loss becomes NaN or infinite; the last good checkpoint is left untouched.
+    """
+    torch.set_num_threads(config.threads)
+    if data is None:
+        data = load_training_data(config.data, config.image_size, config.channels)
+    if data.kind == "points" and len(data.sample_shape) != 1:
+        raise TrainingError("point data must have shape (d,)")
+    run = _Run(config, data)
+    if resume is not None:
+        state = load_checkpoint(resume)
+        run.load(state)
+    out = Path(out_dir) if out_dir is not None else None
+    budget = None if config.max_minutes is None else 60.0 * config.max_minutes
+    if run.step >= config.steps:
+        yield Progress(run.step, config.steps, float("nan"), run.loss_avg, 0.0, 0.0,
+                       run.elapsed, 0.0, _write_checkpoint(run, out), done=True,
+                       stop_reason="steps")
+        return
+    recent: list[float] = []
+    run.model.train()
+    try:
+        while True:
+            if should_stop is not None and should_stop():
+                ckpt = _write_checkpoint(run, out)
+                yield Progress(run.step, config.steps, float("nan"), run.loss_avg, 0.0, 0.0,
+                               run.elapsed, float("nan"), ckpt, done=True,
+                               stop_reason="cancelled")
+                return
+            t0 = time.perf_counter()
+            progress = run.step / config.steps
+            if budget is not None:
+                progress = max(progress, run.elapsed / budget)
+            lr = lr_at(config, run.step, progress)
+            for group in run.opt.param_groups:
+                group["lr"] = lr
+            loss = run.batch_loss()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"the loss became {value} at step {run.step + 1}; training stopped. "
+                    "The last good checkpoint (if any) is unchanged; try a lower --lr.")
+            run.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip)
+            run.opt.step()
+            run.update_ema()
+            run.step += 1
+            dt = time.perf_counter() - t0
+            run.elapsed += dt
+            run.loss_avg = value if math.isnan(run.loss_avg) else 0.98 * run.loss_avg + 0.02 * value
+            recent = (recent + [dt])[-50:]
+            per_step = sum(recent) / len(recent)
+            eta = (config.steps - run.step) * per_step
+            stop_reason = None
+            if run.step >= config.steps:
+                stop_reason = "steps"
+            elif budget is not None:
+                eta = min(eta, max(0.0, budget - run.elapsed))
+                if run.elapsed >= budget:
+                    stop_reason = "time"
+            done = stop_reason is not None
+            ckpt = None
+            if done or (config.checkpoint_every and run.step % config.checkpoint_every == 0):
+                ckpt = _write_checkpoint(run, out)
+            preview = None
+            if done or (config.preview_every and run.step % config.preview_every == 0):
+                if config.preview_every or done:
+                    preview = run.preview()
+                    run.model.train()
+            yield Progress(run.step, config.steps, value, run.loss_avg, lr,
+                           config.batch_size / per_step, run.elapsed, eta, ckpt, preview,
+                           done, stop_reason)
+            if done:
+                return
+    except GeneratorExit:
+        # The consumer stopped iterating at a yield, i.e. between two steps: the state is
+        # consistent, so keep it.
+        _write_checkpoint(run, out)
+        raise
+
+
+def final_state(out_dir: str | Path) -> dict:
+    """Load ``out_dir/checkpoint.pt``."""
+    return load_checkpoint(Path(out_dir) / CHECKPOINT_NAME)
