@@ -115,6 +115,8 @@ def run_gui(argv: list[str] | None = None) -> int:
     from diffview.gui.main_window import MainWindow
 
     window = MainWindow(context, restore_layout=not args.screenshot)
+    # A screenshot uses the default layout and must not overwrite the user's saved one.
+    window.persist_layout = not args.screenshot
     _install_excepthook(context)
     if args.model is not None:
         window.load_model(args.model)
@@ -122,11 +124,22 @@ def run_gui(argv: list[str] | None = None) -> int:
         window.load_default_model()
 
     if args.screenshot:
-        return _screenshot(app, window, args)
-    window.show()
-    code = app.exec()
-    window.shutdown()
+        code = _screenshot(app, window, args)
+    else:
+        window.show()
+        code = app.exec()
+    _tear_down(app, window)
     return code
+
+
+def _tear_down(app, window) -> None:
+    """Stop the workers and delete the widgets while the QApplication still exists."""
+    window.shutdown()
+    window.close_error_boxes()
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    app.sendPostedEvents(None, 0)  # run the deleteLater
 
 
 def _wait(app, condition, timeout_s: float) -> bool:
@@ -146,7 +159,6 @@ def _screenshot(app, window, args) -> int:
         if args.panel not in window.panels:
             known = ", ".join(window.panels) or "none"
             print(f"diffview: no panel {args.panel!r} (available: {known})", file=sys.stderr)
-            window.shutdown()
             return 2
     window.resize(*args.size)
     window.show()
@@ -154,7 +166,6 @@ def _screenshot(app, window, args) -> int:
     if args.model is not None and (not ok or window.context.image_model is None):
         print(f"diffview: cannot load model {args.model}: "
               f"{window.model_load_failed_message or 'timed out'}", file=sys.stderr)
-        window.shutdown()
         return 1
     window.demo_state(args.panel)
     _wait(app, lambda: not window.busy(), SCREENSHOT_WAIT_S)
@@ -174,11 +185,8 @@ def _screenshot(app, window, args) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         print(f"diffview: cannot create {path.parent}: {exc}", file=sys.stderr)
-        window.shutdown()
         return 1
     ok = target.grab().save(str(path), "PNG")
-    window.shutdown()
-    window.close()
     if not ok:
         print(f"diffview: could not write {path}", file=sys.stderr)
         return 1

@@ -12,17 +12,19 @@ import json
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QToolBar,
     QWidget,
 )
@@ -94,9 +96,11 @@ class MainWindow(QMainWindow):
         self.panels: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}
         self._closed = False
+        self.persist_layout = True
         self._error_boxes: list[QMessageBox] = []
         self._active_jobs: dict[str, tuple[int, int]] = {}
         self.model_load_failed_message = ""
+        self._pending_session: tuple[dict, str] | None = None
 
         self._model_runner = JobRunner("model", self)
         self._model_runner.run_finished.connect(self._on_model_loaded)
@@ -142,7 +146,14 @@ class MainWindow(QMainWindow):
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                              | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-            dock.setWidget(panel)
+            # A scroll area lets a dock shrink below its panel's minimum (small screens,
+            # many docks side by side) without the window growing past the screen.
+            scroll = QScrollArea()
+            scroll.setObjectName(f"scroll_{name}")
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(panel)
+            dock.setWidget(scroll)
             self.panels[name] = panel
             self.docks[name] = dock
         self._arrange_default()
@@ -369,10 +380,12 @@ class MainWindow(QMainWindow):
             extra = "; incomplete metadata, defaults used (hover the model name)"
             self.model_label.setToolTip("\n".join([str(denoiser.path), *warnings]))
         self.show_status(f"Model {Path(denoiser.path).name} loaded on {denoiser.provider}{extra}")
+        self._apply_pending_session()
 
     def _on_model_failed(self, _rid: int, message: str) -> None:
         self.model_load_failed_message = message
         self._job_done("Loading model", "Cannot open model", message)
+        self._apply_pending_session()
 
     def _on_model_changed(self, denoiser) -> None:
         if denoiser is None:
@@ -485,11 +498,18 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as exc:
             self.context.report_error("Cannot open session", f"{Path(path).name}: {exc}")
             return
+        panels = state.get("panels") or {}
         model_path = state.get("model_path")
         if model_path and (self.context.model_path is None
                            or Path(model_path) != self.context.model_path):
+            # Panels follow a new model's schedule; apply the saved settings after it loads.
+            self._pending_session = (panels, Path(path).name)
             self.load_model(model_path)
-        for name, panel_state in (state.get("panels") or {}).items():
+        else:
+            self._apply_panel_states(panels, Path(path).name)
+
+    def _apply_panel_states(self, panels: dict, source: str) -> None:
+        for name, panel_state in panels.items():
             panel = self.panels.get(name)
             from_state = getattr(panel, "from_state", None)
             if from_state is not None and isinstance(panel_state, dict):
@@ -498,7 +518,12 @@ class MainWindow(QMainWindow):
                 except Exception as exc:  # noqa: BLE001
                     log.exception("panel %s could not restore its state", name)
                     self.show_status(f"{name}: could not restore its settings ({exc})")
-        self.show_status(f"Session {Path(path).name} restored")
+        self.show_status(f"Session {source} restored")
+
+    def _apply_pending_session(self) -> None:
+        pending, self._pending_session = self._pending_session, None
+        if pending is not None:
+            self._apply_panel_states(*pending)
 
     def ask_save_session(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save session", self._last_dir("session"),
@@ -631,12 +656,14 @@ class MainWindow(QMainWindow):
         self._model_runner.shutdown()
         self._data_runner.shutdown()
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if not self._closed:
-            self.save_layout()
-        self.shutdown()
+    def close_error_boxes(self) -> None:
         for box in list(self._error_boxes):
             box.close()
+        self._error_boxes.clear()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if not self._closed and self.persist_layout:
+            self.save_layout()
+        self.shutdown()
+        self.close_error_boxes()
         super().closeEvent(event)
-        # Let queued deletions run before the application object goes away.
-        QTimer.singleShot(0, lambda: None)

@@ -59,3 +59,40 @@ def context(qtbot):
     ctx = AppContext(device="cpu")
     yield ctx
     ctx.deleteLater()
+
+
+class SlowDenoiser:
+    """A Python denoiser, ``eps = 0.1 * x``, that sleeps in every call (to test cancellation)."""
+
+    provider = "test"
+
+    def __init__(self, delay: float = 0.01, fail_after: int | None = None, shape=(1, 28, 28)):
+        from diffview.engine import ModelInfo
+
+        self.info = ModelInfo(sample_shape=tuple(shape), schedule="linear", T=1000)
+        self.path = "slow-test-model"
+        self.delay = delay
+        self.fail_after = fail_after
+        self.calls = 0
+
+    def predict_eps(self, x, t):
+        import time
+
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise RuntimeError("the network exploded")
+        time.sleep(self.delay)
+        return (0.1 * np.asarray(x, np.float32)).astype(np.float32)
+
+
+@pytest.fixture(autouse=True)
+def _no_qt_warnings(qtlog):
+    """Fail a GUI test that makes Qt print a warning (known offscreen-only notes aside)."""
+    yield
+    from PySide6.QtCore import QtMsgType
+
+    ignored = ("This plugin does not support",)
+    bad = [r.message for r in qtlog.records
+           if r.type in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg)
+           and not r.message.startswith(ignored)]
+    assert not bad, f"Qt warnings: {bad}"

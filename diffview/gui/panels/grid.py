@@ -113,7 +113,7 @@ class GridPanel(QWidget):
         row = QHBoxLayout()
         self.new_button = QPushButton("New batch")
         self.new_button.setToolTip("Sample a fresh batch with DDIM (the count on the right)")
-        self.new_button.clicked.connect(self.new_batch)
+        self.new_button.clicked.connect(lambda: self.new_batch())
         row.addWidget(self.new_button)
         self.count_spin = QSpinBox()
         self.count_spin.setRange(1, 100)

@@ -271,7 +271,7 @@ class SamplingPanel(QWidget):
         row.addWidget(self.seed_spin)
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip("Sample from pure noise (Ctrl+R)")
-        self.run_button.clicked.connect(self.run)
+        self.run_button.clicked.connect(lambda: self.run())
         row.addWidget(self.run_button)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the run; the steps done so far stay replayable")

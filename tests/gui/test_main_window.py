@@ -1,0 +1,200 @@
+"""Main window: docks and layout persistence, model loading, sessions, shutdown."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from diffview.gui.context import AppContext
+from diffview.gui.main_window import MainWindow
+
+from .conftest import SlowDenoiser
+
+
+def my_panels():
+    from diffview.gui.panels.forward import ForwardPanel
+    from diffview.gui.panels.grid import GridPanel
+    from diffview.gui.panels.sampling import SamplingPanel
+
+    return [ForwardPanel, SamplingPanel, GridPanel]
+
+
+def make_window(qtbot, all_panels: bool = False, **kw) -> MainWindow:
+    """A shown main window; only this part's panels unless ``all_panels`` (faster)."""
+    ctx = AppContext(device="cpu")
+    w = MainWindow(ctx, panel_classes=None if all_panels else my_panels(), **kw)
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+@pytest.fixture
+def window(qtbot):
+    w = make_window(qtbot)
+    yield w
+    w.shutdown()
+
+
+def test_docks_menus_and_no_model_status(window):
+    for name in ("forward", "sampling", "grid"):
+        dock = window.docks[name]
+        assert dock.objectName() == f"dock_{name}"
+        assert dock.isVisible() or window.tabifiedDockWidgets(dock)
+    assert window.model_label.text() == "no model"
+    assert not window.panels["sampling"].run_button.isEnabled()
+    menus = [a.text() for a in window.menuBar().actions()]
+    assert menus[:3] == ["&File", "&Run", "&View"]
+    toggles = [a for a in window.view_menu.actions() if a.objectName().startswith("toggle_")]
+    assert len(toggles) == len(window.docks)
+    for act in (window.act_open_model, window.act_run, window.act_cancel, window.act_export):
+        assert act.toolTip() and not act.shortcut().isEmpty()
+
+
+def test_view_menu_toggles_a_dock(qtbot, window):
+    dock = window.docks["grid"]
+    act = dock.toggleViewAction()
+    act.trigger()
+    assert dock.isHidden()
+    act.trigger()
+    assert not dock.isHidden()
+
+
+def test_floated_dock_layout_comes_back_and_reset(qtbot):
+    w = make_window(qtbot, all_panels=True)
+    dock = w.docks["grid"]
+    dock.setFloating(True)
+    dock.move(150, 120)
+    dock.resize(500, 380)
+    w.docks["sampling"].hide()
+    qtbot.wait(20)
+    geom = dock.geometry()
+    w.close()  # saves the layout
+    w2 = make_window(qtbot, all_panels=True)
+    try:
+        dock2 = w2.docks["grid"]
+        assert dock2.isFloating()
+        assert dock2.size() == geom.size()
+        assert w2.docks["sampling"].isHidden()
+        w2.reset_layout()
+        assert not dock2.isFloating()
+        assert not w2.docks["sampling"].isHidden()
+        assert w2.dockWidgetArea(w2.docks["forward"]) == Qt.DockWidgetArea.LeftDockWidgetArea
+    finally:
+        w2.shutdown()
+
+
+def test_open_model_loads_on_a_worker_and_shows_provider(qtbot, window, tiny_model_path):
+    with qtbot.waitSignal(window.context.image_model_changed, timeout=20000) as blocker:
+        window.load_model(tiny_model_path)
+    model = blocker.args[0]
+    assert model.info.sample_shape == (1, 28, 28)
+    assert "tiny_eps.onnx" in window.model_label.text()
+    assert window.provider_label.text() == f"provider: {model.provider}"
+    assert window.panels["sampling"].run_button.isEnabled()
+    assert window.progress.isHidden()
+
+
+def test_a_bad_model_never_replaces_the_current_one(qtbot, window, tiny_model_path, tmp_path):
+    with qtbot.waitSignal(window.context.image_model_changed, timeout=20000):
+        window.load_model(tiny_model_path)
+    good = window.context.image_model
+    label = window.model_label.text()
+    bad = tmp_path / "broken.onnx"
+    bad.write_text("this is not a network")
+    with qtbot.waitSignal(window.context.error_raised, timeout=20000) as blocker:
+        window.load_model(bad)
+    title, message = blocker.args
+    assert title == "Cannot open model"
+    assert "broken.onnx" in message and "text" in message
+    assert window.context.image_model is good
+    assert window.model_label.text() == label
+    assert window._error_boxes and window._error_boxes[-1].text() == message
+    window._error_boxes[-1].close()
+
+
+def test_progress_bar_and_cancel_for_a_run(qtbot, window):
+    window.context.set_image_model(SlowDenoiser(delay=0.02))
+    panel = window.panels["sampling"]
+    panel.steps_spin.setValue(400)
+    with qtbot.waitSignal(panel.runner.frame_ready, timeout=10000):
+        window.act_run.trigger()
+    assert window.progress.isVisible() and window.cancel_button.isVisible()
+    with qtbot.waitSignal(panel.runner.run_cancelled, timeout=2000):
+        qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.progress.isHidden())
+
+
+def test_closing_stops_running_workers(qtbot):
+    w = make_window(qtbot)
+    w.context.set_image_model(SlowDenoiser(delay=0.02))
+    panel = w.panels["sampling"]
+    panel.steps_spin.setValue(1000)
+    panel.sampler_combo.setCurrentIndex(0)
+    with qtbot.waitSignal(panel.runner.frame_ready, timeout=10000):
+        panel.run()
+    thread = panel.runner._thread
+    assert thread.isRunning()
+    w.close()
+    assert thread.isFinished()
+    assert not panel.is_busy()
+
+
+def test_session_round_trip(qtbot, window, tmp_path, tiny_model_path):
+    with qtbot.waitSignal(window.context.image_model_changed, timeout=20000):
+        window.load_model(tiny_model_path)
+    fwd_panel = window.panels["forward"]
+    fwd_panel.schedule_combo.setCurrentText("cosine")
+    fwd_panel.slider.setValue(123)
+    window.panels["sampling"].seed_spin.setValue(42)
+    path = tmp_path / "s.diffview.json"
+    window.save_session(path)
+    data = json.loads(path.read_text())
+    assert data["model_path"].endswith("tiny_eps.onnx")
+    assert data["panels"]["forward"]["step"] == 123
+
+    other = make_window(qtbot)
+    try:
+        with qtbot.waitSignal(other._model_runner.run_finished, timeout=20000):
+            other.open_session(path)
+        assert other.context.model_path == window.context.model_path
+        assert other.panels["forward"].step == 123
+        assert other.panels["forward"].schedule_combo.currentText() == "cosine"
+        assert other.panels["sampling"].seed_spin.value() == 42
+        np.testing.assert_array_equal(other.panels["forward"].xt_item.image,
+                                      fwd_panel.xt_item.image)
+    finally:
+        other.shutdown()
+
+
+def test_bad_session_file_is_reported(qtbot, window, tmp_path):
+    path = tmp_path / "junk.json"
+    path.write_text("[1, 2")
+    with qtbot.waitSignal(window.context.error_raised) as blocker:
+        window.open_session(path)
+    assert "junk.json" in blocker.args[1]
+    for box in list(window._error_boxes):
+        box.close()
+
+
+def test_denoise_from_here_crosses_panels(qtbot, window, tiny_model_path):
+    with qtbot.waitSignal(window.context.image_model_changed, timeout=20000):
+        window.load_model(tiny_model_path)
+    window.panels["forward"].slider.setValue(300)
+    sampling = window.panels["sampling"]
+    sampling.steps_spin.setValue(20)
+    sampling.batch_spin.setValue(1)
+    with qtbot.waitSignal(sampling.run_completed, timeout=20000) as blocker:
+        window.act_denoise.trigger()
+    np.testing.assert_array_equal(blocker.args[0].xs[0, 0],
+                                  window.panels["forward"].current_xt())
+
+
+def test_export_view_png(window, tmp_path):
+    out = tmp_path / "view.png"
+    assert window.export_png(out)
+    assert out.stat().st_size > 1000
