@@ -6,6 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPointF
+from PySide6.QtGui import QImage
 
 from diffview.gui.panels.points_item import PointsItem
 
@@ -86,3 +87,28 @@ def test_points_are_painted_where_they_are_in_their_group_colour(qtbot, plot):
 def test_translucent_colours_are_made_opaque():
     item = PointsItem(colors=((10, 20, 30, 100),))
     assert item._groups[0].pen.color().alpha() == 255
+
+
+def test_raster_path_paints_what_draw_points_paints(qtbot, plot):
+    """Above raster_threshold points are stamped into an image: same pixels as drawPoints."""
+    item = PointsItem(size=2.0, colors=(RED, GREEN))
+    plot.addItem(item)
+    rng = np.random.default_rng(1)
+    pts = rng.standard_normal((3000, 2))
+    item.setData(pts, (pts[:, 0] > 0).astype(int))
+    plot.setRange(xRange=(-3, 3), yRange=(-3, 3), padding=0)
+    images = {}
+    for name, threshold in (("poly", 10**9), ("raster", 0)):
+        item.raster_threshold = threshold
+        item.update()
+        qtbot.wait(10)
+        img = plot.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+        arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), -1, 4)[..., :3]
+        images[name] = arr.copy()
+    a, b = images["poly"], images["raster"]
+    red_a, red_b = (a == RED[::-1]).all(-1), (b == RED[::-1]).all(-1)    # BGRA byte order
+    green_a, green_b = (a == GREEN[::-1]).all(-1), (b == GREEN[::-1]).all(-1)
+    for ma, mb in ((red_a, red_b), (green_a, green_b)):
+        assert ma.sum() > 1000
+        iou = (ma & mb).sum() / (ma | mb).sum()
+        assert iou > 0.97
