@@ -249,3 +249,19 @@ def test_prior_sample_is_carried_to_the_mixture_by_the_vp_sde():
     out = sample_reverse(sde, mixture_score_fn(SAMPLER_MIX, sde), sde.prior_sample((n, 2), rng),
                          150, rng)
     assert sliced_wasserstein(out, SAMPLER_MIX.sample(n, rng), rng, p=1) < _null_bound(n, rng)
+
+
+@pytest.mark.parametrize("d", [1, 3, 5])
+def test_other_dimensions(d):
+    # The monomial tables must handle any d: compare with direct sums and finite differences.
+    rng = np.random.default_rng(20 + d)
+    k = 4
+    a = rng.standard_normal((k, d, d))
+    covs = a @ np.swapaxes(a, 1, 2) + 0.3 * np.eye(d)
+    mix = GaussianMixture(rng.random(k) + 0.1, 2 * rng.standard_normal((k, d)), covs)
+    x = 1.5 * rng.standard_normal((30, d))
+    direct = np.log(sum(w * np.exp(_log_normal(x, m, c))
+                        for w, m, c in zip(mix.weights, mix.means, mix.covs, strict=True)))
+    np.testing.assert_allclose(mix.log_prob(x), direct, rtol=1e-10)
+    np.testing.assert_allclose(mix.score(x), _fd_gradient(mix.log_prob, x), rtol=1e-5, atol=1e-6)
+    assert mix.sample(7, rng).shape == (7, d)
