@@ -170,12 +170,13 @@ def _screenshot(app, window, args) -> int:
     window.demo_state(args.panel)
     _wait(app, lambda: not window.busy(), SCREENSHOT_WAIT_S)
     if args.panel:
-        dock = window.docks[args.panel]
-        dock.setFloating(True)
-        dock.resize(*args.size)
-        dock.show()
-        dock.raise_()
-        target = dock.widget()
+        # The panel alone, exactly --size: lift it out of its dock's scroll area.
+        scroll = window.docks[args.panel].widget()
+        target = scroll.takeWidget()
+        target.setParent(None)
+        target.resize(*args.size)
+        target.show()
+        window._screenshot_panel = (scroll, target)  # keeps it alive until teardown
     # A few more turns of the event loop so that layouts and plots have painted.
     for _ in range(5):
         app.processEvents()

@@ -296,8 +296,20 @@ class SamplingPanel(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         self.images = pg.GraphicsLayoutWidget()
         self.images.setMinimumSize(300, 160)
-        self.xt_item, self.xt_label, self.xt_vb = make_image_view(self.images, "x_t", 0, 0)
-        self.x0_item, self.x0_label, _ = make_image_view(self.images, "predicted x₀", 0, 1)
+        # x_t and x0 share one view box, side by side, so they are always drawn at one scale.
+        self.xt_vb = self.images.addViewBox(row=0, col=0, lockAspect=True, enableMouse=False,
+                                            invertY=True)
+        self.xt_vb.setMenuEnabled(False)
+        self.xt_item = pg.ImageItem(axisOrder="row-major")
+        self.x0_item = pg.ImageItem(axisOrder="row-major")
+        self.xt_vb.addItem(self.xt_item)
+        self.xt_vb.addItem(self.x0_item)
+        fg = pg.getConfigOption("foreground")
+        self.xt_label = pg.TextItem("x_t", anchor=(0.5, 0.0), color=fg)
+        self.x0_label = pg.TextItem("predicted x₀", anchor=(0.5, 0.0), color=fg)
+        for label in (self.xt_label, self.x0_label):
+            self.xt_vb.addItem(label)
+        self._image_extent = None
         self.markers = pg.ScatterPlotItem(size=9, pen=pg.mkPen("w", width=1.5), brush=None,
                                           symbol="s")
         self.xt_vb.addItem(self.markers)
@@ -636,8 +648,16 @@ class SamplingPanel(QWidget):
     def _show_images(self, x: np.ndarray, x0: np.ndarray | None) -> None:
         tiles = self._tiles(x)
         self._shown_tiles = len(tiles)
-        self.xt_item.setImage(to_display(mosaic(tiles, self._live_cols)), autoLevels=False,
-                              levels=X_LEVELS)
+        shown = mosaic(tiles, self._live_cols)
+        self.xt_item.setImage(to_display(shown), autoLevels=False, levels=X_LEVELS)
+        h, w = shown.shape[1:]
+        if self._image_extent != (h, w):
+            self._image_extent = (h, w)
+            gap = max(2.0, 0.08 * w)
+            self.x0_item.setPos(w + gap, 0)
+            self.xt_label.setPos(w / 2, h + 0.02 * h)
+            self.x0_label.setPos(w + gap + w / 2, h + 0.02 * h)
+            self.xt_vb.setRange(xRange=(0, 2 * w + gap), yRange=(0, h * 1.1), padding=0.02)
         if x0 is None:
             self.x0_item.clear()
         else:
