@@ -94,7 +94,9 @@ class GaussianMixture:
         self._const = (logw - 0.5 * np.einsum("ki,ki->k", means, pmu)
                        - 0.5 * logdet - 0.5 * d * _LOG_2PI)               # (K,)
         self._table = np.vstack([-0.5 * self._quad, self._lin, self._const[None]])
-        self._prec_flat = prec.reshape(k, d * d)                          # (K, d*d)
+        # [P_k flattened | P_k mu_k | 1]: one product with it gives sum_k e_k P_k,
+        # sum_k e_k P_k mu_k and sum_k e_k together
+        self._score_table = np.hstack([prec.reshape(k, d * d), pmu, np.ones((k, 1))])
         for a in (self.weights, self.means, self.covs, self.chol, self.precisions, self.logdets):
             a.setflags(write=False)
 
@@ -150,7 +152,8 @@ class GaussianMixture:
         np.multiply(x[:, self._triu[0]], x[:, self._triu[1]], out=feats[:, :nq])
         feats[:, nq:nq + self.dim] = x
         feats[:, -1] = 1.0
-        return feats @ self._table
+        # einsum's own loop beats a BLAS call for an inner dimension this small (no threads)
+        return np.einsum("nf,fk->nk", feats, self._table)
 
     @staticmethod
     def _logsumexp(terms: np.ndarray):
@@ -193,9 +196,10 @@ class GaussianMixture:
             # to ~1e-7 relative; the products stay float64 because P x and P mu nearly cancel
             # for narrow components.  Normalising after the products saves an (n, K) pass.
             e = np.exp(terms.astype(np.float32)).astype(np.float64)
-            total = e.sum(axis=1, keepdims=True)
-            p_avg = (e @ self._prec_flat).reshape(-1, d, d)              # sum_k e_k P_k
-            out[i:i + _CHUNK] = (e @ self._pmu - np.einsum("nij,nj->ni", p_avg, xc)) / total
+            sums = e @ self._score_table                                   # (n, d*d + d + 1)
+            p_avg = sums[:, :d * d].reshape(-1, d, d)                      # sum_k e_k P_k
+            p_mu = sums[:, d * d:d * d + d]                                # sum_k e_k P_k mu_k
+            out[i:i + _CHUNK] = (p_mu - np.einsum("nij,nj->ni", p_avg, xc)) / sums[:, -1:]
         return out
 
     # -- under an SDE -----------------------------------------------------------------------
