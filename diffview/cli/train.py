@@ -46,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction, help_text: str) -> argpar
     p.add_argument("--grad-clip", type=float, default=None, help="gradient-norm clip, 0 = off [1]")
     p.add_argument("--ema", type=float, default=None, help="EMA decay of the weights [0.999]")
     p.add_argument("--widths", type=_int_tuple, default=None,
-                   help="UNet channels per level, e.g. 32,64,128 [32,64,128]")
+                   help="UNet channels per level, e.g. 32,64,128 [16,32,96]")
     p.add_argument("--blocks", type=_int_tuple, default=None,
                    help="UNet ResBlocks per level, e.g. 1,1,1 [1,1,1]")
     p.add_argument("--no-attention", action="store_true", default=None,

@@ -56,7 +56,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     ema: float = 0.999
-    widths: tuple[int, ...] = (32, 64, 128)
+    widths: tuple[int, ...] = (16, 32, 96)
     blocks: tuple[int, ...] = (1, 1, 1)
     attention: bool = True
     hidden: int = 128

@@ -1,0 +1,80 @@
+"""``diffview train`` end to end on tiny settings (a toy set and a tiny IDX folder)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from diffview.cli import run_cli  # noqa: E402
+
+
+def _write_idx_images(path, images: np.ndarray) -> None:
+    header = struct.pack(">BBBB", 0, 0, 0x08, images.ndim)
+    header += b"".join(struct.pack(">I", d) for d in images.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + images.astype(np.uint8).tobytes())
+
+
+def _meta(path) -> dict:
+    model = onnx.load(str(path))
+    return {p.key: json.loads(p.value) for p in model.metadata_props}
+
+
+def test_train_toy_set_and_export(tmp_path, capsys):
+    out = tmp_path / "moons.onnx"
+    code = run_cli(["train", "--data", "toy:moons", "--steps", "20", "--batch", "32",
+                    "--hidden", "16", "--layers", "2", "--warmup", "0",
+                    "--run-dir", str(tmp_path / "run"), "--out", str(out), "--log-every", "5"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "20/20" in text and "exported" in text
+    meta = _meta(out)
+    assert meta["diffview.kind"] == "points"
+    assert meta["diffview.time_kind"] == "continuous"
+    assert meta["diffview.sde"]["name"] == "vp"
+    assert meta["diffview.training_steps"] == 20
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()
+
+
+def test_train_tiny_idx_folder_then_resume(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "tiny-idx"
+    folder.mkdir()
+    _write_idx_images(folder / "train-images-idx3-ubyte.gz",
+                      rng.integers(0, 256, size=(16, 8, 8)))
+    _write_idx_images(folder / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, size=16))
+    run_dir = tmp_path / "run"
+    common = ["--data", str(folder), "--batch", "4", "--widths", "4,8,8", "--T", "20",
+              "--run-dir", str(run_dir), "--quiet"]
+    assert run_cli(["train", *common, "--steps", "3"]) == 0
+    out = tmp_path / "img.onnx"
+    assert run_cli(["train", *common, "--steps", "5", "--resume", str(run_dir / "checkpoint.pt"),
+                    "--out", str(out)]) == 0
+    meta = _meta(out)
+    assert meta["diffview.sample_shape"] == [1, 8, 8]
+    assert meta["diffview.T"] == 20
+    assert meta["diffview.training_steps"] == 5
+    assert meta["diffview.extra"]["widths"] == [4, 8, 8]
+    assert "stopped (steps) at step 5" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--data", "toy:moons", "--lr", "-1"], "lr must be in (0, 1]"),
+        (["--data", "toy:moons", "--batch", "0"], "batch_size must be an integer >= 1"),
+        (["--data", "toy:nowhere", "--steps", "1"], "unknown toy set 'nowhere'"),
+        (["--data", "/no/such/folder", "--steps", "1"], "does not exist"),
+    ],
+)
+def test_bad_options_exit_with_a_message(argv, needle, tmp_path, capsys):
+    code = run_cli(["train", *argv, "--run-dir", str(tmp_path / "run")])
+    assert code in (1, 2)
+    assert needle in capsys.readouterr().err
