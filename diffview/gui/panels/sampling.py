@@ -309,6 +309,7 @@ class SamplingPanel(QWidget):
         self.x0_label = pg.TextItem("predicted x₀", anchor=(0.5, 0.0), color=fg)
         for label in (self.xt_label, self.x0_label):
             self.xt_vb.addItem(label)
+            label.hide()  # until there is an image to label
         self._image_extent = None
         self.markers = pg.ScatterPlotItem(size=9, pen=pg.mkPen("w", width=1.5), brush=None,
                                           symbol="s")
@@ -658,6 +659,8 @@ class SamplingPanel(QWidget):
             self.xt_label.setPos(w / 2, h + 0.02 * h)
             self.x0_label.setPos(w + gap + w / 2, h + 0.02 * h)
             self.xt_vb.setRange(xRange=(0, 2 * w + gap), yRange=(0, h * 1.1), padding=0.02)
+            self.xt_label.show()
+            self.x0_label.show()
         if x0 is None:
             self.x0_item.clear()
         else:
