@@ -118,6 +118,11 @@ def run_gui(argv: list[str] | None = None) -> int:
     # A screenshot uses the default layout and must not overwrite the user's saved one.
     window.persist_layout = not args.screenshot
     _install_excepthook(context)
+    if theme == "system":
+        # Follow the desktop when it switches between light and dark while we run.
+        app.styleHints().colorSchemeChanged.connect(
+            lambda _scheme: window.apply_theme(
+                str(context.settings.value("ui/theme", "system"))))
     if args.model is not None:
         window.load_model(args.model)
     else:

@@ -12,6 +12,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
@@ -69,6 +70,28 @@ def load_panel_classes() -> list[type]:
     return classes
 
 
+def write_gif(frames, path: str | Path, fps: float = 20.0, min_side: int = 256) -> Path:
+    """Write (C, H, W) frames in [-1, 1] as a looping GIF, small images enlarged (nearest)."""
+    from PIL import Image
+
+    from diffview.gui.panels.forward import to_display
+
+    images = []
+    for x in frames:
+        u8 = np.clip((to_display(np.asarray(x, np.float32)) + 1.0) * 127.5, 0, 255)
+        u8 = u8.round().astype(np.uint8)
+        scale = max(1, -(-min_side // max(1, min(u8.shape[:2]))))  # ceiling division
+        if scale > 1:
+            u8 = np.repeat(np.repeat(u8, scale, axis=0), scale, axis=1)
+        images.append(Image.fromarray(u8))
+    if not images:
+        raise ValueError("there are no frames to write")
+    path = Path(path)
+    images[0].save(path, save_all=True, append_images=images[1:], loop=0,
+                   duration=max(20, int(1000 / fps)))
+    return path
+
+
 def load_model_job(path: Path, device: str):
     """A worker job that opens and checks an ONNX model (never on the GUI thread)."""
 
@@ -110,6 +133,11 @@ class MainWindow(QMainWindow):
         self._data_runner.run_finished.connect(self._on_data_loaded)
         self._data_runner.run_failed.connect(
             lambda _rid, msg: self._job_done("Loading data", "Cannot open data folder", msg))
+
+        self._export_runner = JobRunner("export", self)
+        self._export_runner.run_finished.connect(self._on_export_done)
+        self._export_runner.run_failed.connect(
+            lambda _rid, msg: self._job_done("Export GIF", "Export failed", msg))
 
         self._build_status_bar()
         self._build_panels(panel_classes if panel_classes is not None
@@ -203,6 +231,12 @@ class MainWindow(QMainWindow):
                                           "real-image and nearest-neighbour views")
         self.act_export = self._action("&Export view as PNG…", self.ask_export_png, "Ctrl+E",
                                        "Save the window as it looks now as a PNG")
+        self.act_gif_forward = self._action(
+            "Export forward scrub as &GIF…", lambda: self.ask_export_gif("forward"), None,
+            "Animate the forward process from t = 0 to T with the current image and noise")
+        self.act_gif_sampling = self._action(
+            "Export sampling run as G&IF…", lambda: self.ask_export_gif("sampling"), None,
+            "Animate the last sampling run step by step (x_t beside the predicted x0)")
         self.act_save_session = self._action("&Save session…", self.ask_save_session, S.Save,
                                              "Save model, schedules, samplers, seeds and panel "
                                              "settings to a JSON file")
@@ -230,7 +264,8 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         m = bar.addMenu("&File")
         for act in (self.act_open_model, self.act_open_image, self.act_open_data, None,
-                    self.act_export, None, self.act_open_session, self.act_save_session, None,
+                    self.act_export, self.act_gif_forward, self.act_gif_sampling, None,
+                    self.act_open_session, self.act_save_session, None,
                     self.act_quit):
             m.addSeparator() if act is None else m.addAction(act)
         m = bar.addMenu("&Run")
@@ -331,8 +366,8 @@ class MainWindow(QMainWindow):
         """Cancel every job shown in the status bar (panels listen to cancel_requested)."""
         for name in list(self._active_jobs):
             self.context.cancel_requested.emit(name)
-        self._model_runner.cancel()
-        self._data_runner.cancel()
+        for runner in (self._model_runner, self._data_runner, self._export_runner):
+            runner.cancel()
 
     def _job_done(self, name: str, title: str = "", message: str = "") -> None:
         self.context.report_progress(name, 1, 1)
@@ -469,6 +504,33 @@ class MainWindow(QMainWindow):
             if not self.export_png(path):
                 self.context.report_error("Export failed", f"Could not write {path}.")
 
+    def export_gif(self, panel_name: str, path: str | Path) -> int | None:
+        """Render a panel's animation to a GIF on a worker; returns the request id."""
+        panel = self.panels.get(panel_name)
+        source = getattr(panel, "animation_source", None)
+        frames_fn = source() if source is not None else None
+        if frames_fn is None:
+            self.context.report_error("Nothing to animate",
+                                      "Run the sampler first: there is no run to export.")
+            return None
+        path = Path(path)
+        self.context.report_progress("Export GIF", 0, 0)
+        self._export_path = path
+        return self._export_runner.start(call_in_worker(lambda: write_gif(frames_fn(), path)))
+
+    def ask_export_gif(self, panel_name: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export animation as GIF",
+                                              self._last_dir("export"), "GIF images (*.gif)")
+        if path:
+            if not path.lower().endswith(".gif"):
+                path += ".gif"
+            self._remember_dir("export", path)
+            self.export_gif(panel_name, path)
+
+    def _on_export_done(self, _rid: int, path) -> None:
+        self.context.report_progress("Export GIF", 1, 1)
+        self.show_status(f"Saved {path}")
+
     # ---- sessions -----------------------------------------------------------------------
 
     def session_state(self) -> dict:
@@ -575,13 +637,23 @@ class MainWindow(QMainWindow):
         self.show_status("Layout reset")
 
     def set_theme(self, theme: str) -> None:
+        self.context.settings.setValue("ui/theme", theme)
+        self.apply_theme(theme)
+
+    def apply_theme(self, theme: str) -> None:
+        """Re-style the running app; plot backgrounds follow now, axis colours at next start."""
+        import pyqtgraph as pg
+
         from diffview.gui.style import apply_style
 
-        self.context.settings.setValue("ui/theme", theme)
         app = QApplication.instance()
-        if app is not None:
-            look = apply_style(app, theme)
-            self.show_status(f"Theme: {look} (plots follow at the next start)")
+        if app is None:
+            return
+        look = apply_style(app, theme)
+        background = pg.getConfigOption("background")
+        for view in self.findChildren(pg.GraphicsView):
+            view.setBackground(background)
+        self.show_status(f"Theme: {look}")
 
     # ---- actions forwarded to panels ----------------------------------------------------
 
@@ -637,7 +709,8 @@ class MainWindow(QMainWindow):
 
     def busy(self) -> bool:
         """Whether the model, data or any panel is still working (for --screenshot)."""
-        if self._model_runner.is_busy() or self._data_runner.is_busy():
+        if any(r.is_busy() for r in (self._model_runner, self._data_runner,
+                                     self._export_runner)):
             return True
         return any(getattr(p, "is_busy", lambda: False)() for p in self.panels.values())
 
@@ -653,8 +726,8 @@ class MainWindow(QMainWindow):
                     fn()
                 except Exception:  # noqa: BLE001
                     log.exception("shutdown of panel %s failed", name)
-        self._model_runner.shutdown()
-        self._data_runner.shutdown()
+        for runner in (self._model_runner, self._data_runner, self._export_runner):
+            runner.shutdown()
 
     def close_error_boxes(self) -> None:
         for box in list(self._error_boxes):

@@ -198,3 +198,51 @@ def test_export_view_png(window, tmp_path):
     out = tmp_path / "view.png"
     assert window.export_png(out)
     assert out.stat().st_size > 1000
+
+
+def test_export_gifs(qtbot, window, tiny_model_path, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "forward.gif"
+    with qtbot.waitSignal(window._export_runner.run_finished, timeout=20000):
+        window.export_gif("forward", out)
+    with Image.open(out) as im:
+        assert im.n_frames > 20 and min(im.size) >= 256
+    # no run yet: the user is told, nothing is written
+    with qtbot.waitSignal(window.context.error_raised):
+        assert window.export_gif("sampling", tmp_path / "none.gif") is None
+    window.close_error_boxes()
+    with qtbot.waitSignal(window.context.image_model_changed, timeout=20000):
+        window.load_model(tiny_model_path)
+    sampling = window.panels["sampling"]
+    sampling.steps_spin.setValue(6)
+    sampling.batch_spin.setValue(4)
+    with qtbot.waitSignal(sampling.run_completed, timeout=20000):
+        sampling.run()
+    out = tmp_path / "run.gif"
+    with qtbot.waitSignal(window._export_runner.run_finished, timeout=20000):
+        window.export_gif("sampling", out)
+    with Image.open(out) as im:
+        assert im.n_frames == 7  # the start and six steps
+
+
+def test_open_data_folder_feeds_the_grid(qtbot, window, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(folder / f"{i}.png")
+    with qtbot.waitSignal(window.context.dataset_changed, timeout=20000) as blocker:
+        window.open_data(folder)
+    assert len(blocker.args[0].images) == 6
+    grid = window.panels["grid"]
+    assert grid.training_set() is blocker.args[0]
+
+
+def test_theme_switch_keeps_running(window):
+    window.set_theme("dark")
+    assert window.context.settings.value("ui/theme") == "dark"
+    window.set_theme("light")
+    assert window.palette().color(window.backgroundRole()).lightness() > 128

@@ -492,6 +492,28 @@ class ForwardPanel(QWidget):
             return self._chain_states[step - 1]
         return fwd.q_sample_step(self._x0, self._schedule, step, self._noise, out=out)
 
+    def animation_source(self, n_frames: int = 80):
+        """A function (for a worker) returning the scrub from t = 0 to T as (C, H, W) frames."""
+        x0, noise, schedule = self._x0.copy(), self._noise.copy(), self._schedule
+        kind, order = self.corruption, self._mask_order
+        states = self._chain_states if (self.process == "chain" and self.chain_ready()) else None
+        steps = np.unique(np.linspace(0, schedule.T, n_frames).round().astype(int))
+
+        def frames() -> list[np.ndarray]:
+            out = []
+            for step in steps:
+                step = int(step)
+                if kind != "noise":
+                    out.append(fwd.degrade(kind, x0, step, schedule.T,
+                                           order=order if kind == "mask" else None))
+                elif states is not None:
+                    out.append(x0 if step == 0 else states[step - 1])
+                else:
+                    out.append(fwd.q_sample_step(x0, schedule, step, noise))
+            return out
+
+        return frames
+
     def request_denoise(self) -> None:
         """Hand x_t and its timestep index to the sampling panel (context.denoise_requested)."""
         step = self.step

@@ -483,6 +483,23 @@ class SamplingPanel(QWidget):
         return self.runner.start(_sampling_job(model, sampler, x_T, seed, start_index, keep,
                                                desc))
 
+    def animation_source(self):
+        """A function returning the last run's steps as (C, H, W) mosaics (x_t | x0), or None."""
+        if self.result is None:
+            return None
+        xs, x0s = self.result.xs[:, :MOSAIC_MAX], self.result.x0s[:, :MOSAIC_MAX]
+
+        def frames() -> list[np.ndarray]:
+            cols = max(1, math.ceil(math.sqrt(xs.shape[1])))
+            out = []
+            for x, x0 in zip(xs, x0s, strict=True):
+                a, b = mosaic(x, cols), mosaic(x0, cols)
+                gap = np.full(a.shape[:2] + (max(2, a.shape[2] // 12),), 1.0, np.float32)
+                out.append(np.concatenate([a, gap, b], axis=2))
+            return out
+
+        return frames
+
     def cancel(self) -> None:
         self.runner.cancel()
         self.race_runner.cancel()
