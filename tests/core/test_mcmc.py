@@ -34,10 +34,10 @@ def test_many_chains_recover_mean_and_covariance():
 
 def test_one_long_chain_by_batch_means():
     rng = np.random.default_rng(1)
-    res = metropolis(gaussian_log_prob(MEAN, COV), np.zeros(2), 10500, 1.5, rng)
-    assert res.chain.shape == (10501, 2) and res.accept_rates.shape == (1,)
-    # batch means absorb the autocorrelation: 20 batches of 500 steps after a burn-in
-    batches = res.chain[501:].reshape(20, 500, 2).mean(axis=1)
+    res = metropolis(gaussian_log_prob(MEAN, COV), np.zeros(2), 5500, 1.5, rng)
+    assert res.chain.shape == (5501, 2) and res.accept_rates.shape == (1,)
+    # batch means absorb the autocorrelation (tens of steps here): 20 batches of 250 steps
+    batches = res.chain[501:].reshape(20, 250, 2).mean(axis=1)
     se = batches.std(axis=0, ddof=1) / math.sqrt(20)
     assert np.all(np.abs(batches.mean(axis=0) - MEAN) < 4 * se)
 
