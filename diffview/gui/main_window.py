@@ -677,16 +677,23 @@ class MainWindow(QMainWindow):
         self._call_panel("forward", "request_denoise")
 
     def _show_guide(self) -> None:
+        from PySide6.QtWidgets import QDialog, QTextBrowser, QVBoxLayout
+
         from diffview.paths import resources_dir
 
         guide = resources_dir().parent / "docs" / "app.md"
         text = (guide.read_text(encoding="utf-8") if guide.is_file()
-                else "See docs/app.md in the diffview source tree.")
-        box = QMessageBox(QMessageBox.Icon.Information, "diffview user guide", "", parent=self)
-        box.setTextFormat(Qt.TextFormat.MarkdownText)
-        box.setText(text[:6000])
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+                else "The user guide is docs/app.md in the diffview source tree.")
+        dialog = QDialog(self)
+        dialog.setWindowTitle("diffview user guide")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        browser = QTextBrowser(dialog)
+        browser.setOpenExternalLinks(True)
+        browser.setMarkdown(text)
+        QVBoxLayout(dialog).addWidget(browser)
+        dialog.resize(760, 640)
+        dialog.show()
+        self._guide = dialog
 
     def _show_about(self) -> None:
         from diffview import __version__
