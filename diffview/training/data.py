@@ -106,15 +106,15 @@ def load_training_data(spec: str, image_size: int | None = None,
         core_data = None
     if core_data is not None and hasattr(core_data, "load_dataset"):
         try:
-            ds = core_data.load_dataset(folder)
+            ds = core_data.load_dataset(folder, size=image_size or 28, channels=channels or 1)
         except ValueError as exc:
             raise TrainingDataError(str(exc)) from exc
         images, class_names = ds.images, tuple(ds.class_names)
     else:
         images, class_names = _private_idx_folder(folder)
-    if images.ndim == 4 and images.shape[-1] in (1, 3):
-        images = images  # (N, H, W, C)
-    elif images.ndim != 3:
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
         raise TrainingDataError(f"images must be (N, H, W) or (N, H, W, C), got {images.shape}")
     if images.shape[0] == 0:
         raise TrainingDataError(f"{folder} holds no images")

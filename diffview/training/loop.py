@@ -314,9 +314,8 @@ def train(
                 ckpt = _write_checkpoint(run, out)
             preview = None
             if done or (config.preview_every and run.step % config.preview_every == 0):
-                if config.preview_every or done:
-                    preview = run.preview()
-                    run.model.train()
+                preview = run.preview()
+                run.model.train()
             yield Progress(run.step, config.steps, value, run.loss_avg, lr,
                            config.batch_size / per_step, run.elapsed, eta, ckpt, preview,
                            done, stop_reason)
