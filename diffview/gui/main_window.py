@@ -96,9 +96,15 @@ def load_model_job(path: Path, device: str):
     """A worker job that opens and checks an ONNX model (never on the GUI thread)."""
 
     def load():
-        from diffview.engine import OnnxDenoiser
+        from diffview.engine import ModelError, OnnxDenoiser
 
-        return OnnxDenoiser(path, device=device)
+        model = OnnxDenoiser(path, device=device)
+        info = model.info
+        if info.kind != "image":
+            shape = "×".join(map(str, info.sample_shape))
+            raise ModelError(f"{Path(path).name} is a {info.kind} model (samples of shape "
+                             f"{shape}); the image panels need an image model [B, C, H, W].")
+        return model
 
     return call_in_worker(load)
 

@@ -246,3 +246,25 @@ def test_theme_switch_keeps_running(window):
     assert window.context.settings.value("ui/theme") == "dark"
     window.set_theme("light")
     assert window.palette().color(window.backgroundRole()).lightness() > 128
+
+
+def test_a_points_model_is_refused_as_image_model(qtbot, window, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Identity", ["x"], ["eps"]),
+             helper.make_node("Cast", ["t"], ["unused"], to=TensorProto.FLOAT)]
+    graph = helper.make_graph(
+        nodes, "points",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", 2]),
+         helper.make_tensor_value_info("t", TensorProto.FLOAT, ["B"])],
+        [helper.make_tensor_value_info("eps", TensorProto.FLOAT, ["B", 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "points.onnx"
+    onnx.save(model, path)
+    with qtbot.waitSignal(window.context.error_raised, timeout=20000) as blocker:
+        window.load_model(path)
+    assert "points model" in blocker.args[1]
+    assert window.context.image_model is None
+    window.close_error_boxes()
