@@ -41,12 +41,39 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def build_unet(widths=None, blocks=None, attention=None):
-    """The UNet in the training package's default configuration (or the given overrides).
+def default_architecture() -> tuple[dict, str]:
+    """UNet options of the bundled model (from its metadata), else of ``TrainConfig()``."""
+    try:
+        import onnx
 
-    Returns ``(module, label, n_parameters)``. Uses ``diffview.training.loop.build_model``
-    with a default ``TrainConfig`` when the training package is there, else the UNet class
-    with its own defaults, else (only before the UNet landed) a labelled stand-in.
+        from diffview.engine import default_model_path
+        from diffview.engine.metadata import metadata_to_info
+
+        path = default_model_path()
+        if path.exists():
+            props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False)
+                     .metadata_props}
+            extra = metadata_to_info(props)[0].extra
+            if {"widths", "blocks", "attention"} <= set(extra):
+                return ({"widths": tuple(extra["widths"]), "blocks": tuple(extra["blocks"]),
+                         "attention": bool(extra["attention"])},
+                        f"the architecture of {path.name}")
+    except Exception:  # noqa: BLE001 - fall back to the training defaults
+        pass
+    try:
+        from diffview.training.config import TrainConfig
+    except ImportError:
+        return {}, "the UNet class defaults"
+    cfg = TrainConfig()
+    return ({"widths": cfg.widths, "blocks": cfg.blocks, "attention": cfg.attention},
+            "the default TrainConfig")
+
+
+def build_unet(**overrides):
+    """The default UNet with random weights: ``(module, label, n_parameters)``.
+
+    The architecture is that of the bundled model when it is there, else the training
+    package's default configuration; ``overrides`` (widths, blocks, attention) win.
     """
     import torch
 
@@ -54,22 +81,16 @@ def build_unet(widths=None, blocks=None, attention=None):
         from diffview.training.unet import UNet, count_parameters
     except ImportError:  # only until the training package lands
         return _StandIn(), "stand-in conv net (diffview.training.unet not importable)", 0
+    kw, source = default_architecture()
+    kw.update(overrides)
     torch.manual_seed(0)
-    try:
-        from diffview.training.config import TrainConfig
-
-        cfg = TrainConfig()
-        kw = {"widths": tuple(widths or cfg.widths), "blocks": tuple(blocks or cfg.blocks),
-              "attention": cfg.attention if attention is None else attention}
-    except ImportError:
-        kw = {}
     net = UNet(channels=1, **kw)
     with torch.no_grad():
         for p in net.parameters():
             # Replace the zero initialisations too, so every layer does visible work.
             p.copy_(torch.randn_like(p) * (0.5 / max(1, p[0].numel()) ** 0.5))
     args = ", ".join(f"{k}={v}" for k, v in kw.items())
-    return net, f"diffview.training.unet.UNet({args})", count_parameters(net)
+    return net, f"diffview.training.unet.UNet({args}) ({source})", count_parameters(net)
 
 
 class _StandIn:  # pragma: no cover - placeholder until the UNet lands
@@ -90,21 +111,22 @@ class _StandIn:  # pragma: no cover - placeholder until the UNet lands
 
 
 def export_onnx(net, path: Path) -> str:
-    """Export with a dynamic batch axis, as the training export does; returns the method used."""
+    """Export with the app's exporter (diffview.training.export.export_module) when available,
+    else torch.onnx.export with a dynamic batch axis; returns a label of the method."""
+    try:
+        from diffview.training.export import export_module
+    except ImportError:
+        export_module = None
+    if export_module is not None:
+        result = export_module(net, (1, 28, 28), path)
+        return f"diffview.training.export.export_module (parity {result.max_abs_diff:.1e})"
     import torch
 
     x, t = torch.zeros(2, 1, 28, 28), torch.zeros(2, dtype=torch.int64)
-    try:
-        batch = torch.export.Dim("batch", min=1, max=4096)
-        torch.onnx.export(net, (x, t), str(path), dynamo=True, external_data=False,
-                          input_names=["x", "t"], output_names=["eps"],
-                          dynamic_shapes=({0: batch}, {0: batch}), verbose=False)
-        return "torch.onnx.export(dynamo=True)"
-    except Exception as exc:  # noqa: BLE001 - fall back to the legacy exporter
-        torch.onnx.export(net, (x, t), str(path), dynamo=False, input_names=["x", "t"],
-                          output_names=["eps"], opset_version=17,
-                          dynamic_axes={"x": {0: "B"}, "t": {0: "B"}, "eps": {0: "B"}})
-        return f"torch.onnx.export(dynamo=False) (dynamo export failed: {type(exc).__name__})"
+    torch.onnx.export(net, (x, t), str(path), dynamo=False, input_names=["x", "t"],
+                      output_names=["eps"], opset_version=17,
+                      dynamic_axes={"x": {0: "B"}, "t": {0: "B"}, "eps": {0: "B"}})
+    return "torch.onnx.export(dynamo=False)"
 
 
 def count_flops(net, batch: int = 1) -> int:
@@ -201,7 +223,8 @@ def run(batches=BATCHES, repeats: int | None = None, ddim_batch: int = 64,
         "processes shared the CPU and the figures are pessimistic.",
         "",
         f"Model: {label}, {n_params / 1e6:.2f} M parameters, "
-        f"{flops_per_sample / 1e6:.0f} MFLOP per 28x28 sample (FlopCounterMode). "
+        f"{flops_per_sample / 1e6:.0f} MFLOP per 28x28 sample (FlopCounterMode: convolutions and "
+        "matrix products; norms and activations are not counted). "
         f"Exported with {how} in {export_s:.0f} s. "
         f"Largest |torch - onnxruntime| / max |torch| over the batches: {parity:.1e}.",
         "",
