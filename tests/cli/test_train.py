@@ -78,3 +78,31 @@ def test_bad_options_exit_with_a_message(argv, needle, tmp_path, capsys):
     code = run_cli(["train", *argv, "--run-dir", str(tmp_path / "run")])
     assert code in (1, 2)
     assert needle in capsys.readouterr().err
+
+
+def test_ctrl_c_writes_a_checkpoint_and_exits_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "diffview", "train", "--data", "toy:rings", "--steps", "1000000",
+         "--batch", "16", "--hidden", "8", "--layers", "1", "--checkpoint-every", "0",
+         "--run-dir", str(run_dir), "--log-every", "1", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:  # wait until training has really started
+            if line.startswith("[") and "/1000000" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "writing a checkpoint" in err
+    assert "stopped (cancelled)" in out
+    from diffview.training.checkpoint import load_checkpoint
+
+    assert load_checkpoint(run_dir / "checkpoint.pt")["step"] >= 1
