@@ -72,6 +72,10 @@ def add_parser(subparsers: argparse._SubParsersAction, help_text: str) -> argpar
                         "schedule then follows time or steps, whichever is further along")
     p.add_argument("--preview-every", type=int, default=None,
                    help="draw a small preview every N steps (0 = never) [0]")
+    p.add_argument("--export-only", action="store_true",
+                   help="do not train: export the checkpoint given by --resume to --out")
+    p.add_argument("--raw-weights", action="store_true",
+                   help="export the raw weights instead of their EMA")
     p.add_argument("--log-every", type=int, default=10, help="steps between progress lines")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     return p
@@ -133,6 +137,12 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, CheckpointError) as exc:
         print(f"diffview train: {exc}", file=sys.stderr)
         return 2
+    if args.export_only:
+        if not (args.resume and args.out):
+            print("diffview train: --export-only needs --resume CKPT and --out FILE.onnx",
+                  file=sys.stderr)
+            return 2
+        return _export(args.resume, args.out, not args.raw_weights)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / _slug(config.data)
     stop = {"flag": False}
 
@@ -172,14 +182,20 @@ def run(args: argparse.Namespace) -> int:
     if last.stop_reason == "cancelled":
         return 130
     if args.out:
-        from diffview.training.export import ExportError, export_checkpoint
+        return _export(run_dir / "checkpoint.pt", args.out, not args.raw_weights)
+    return 0
 
-        try:
-            result = export_checkpoint(run_dir / "checkpoint.pt", args.out)
-        except (ExportError, CheckpointError) as exc:
-            print(f"diffview train: export failed: {exc}", file=sys.stderr)
-            return 1
-        print(f"exported {result.path} (parity max abs diff {result.max_abs_diff:.2e})")
+
+def _export(checkpoint, out, use_ema: bool) -> int:
+    from diffview.training.checkpoint import CheckpointError
+    from diffview.training.export import ExportError, export_checkpoint
+
+    try:
+        result = export_checkpoint(checkpoint, out, use_ema=use_ema)
+    except (ExportError, CheckpointError) as exc:
+        print(f"diffview train: export failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"exported {result.path} (parity max abs diff {result.max_abs_diff:.2e})", flush=True)
     return 0
 
 

@@ -260,10 +260,13 @@ def train(
         run.load(state)
     out = Path(out_dir) if out_dir is not None else None
     budget = None if config.max_minutes is None else 60.0 * config.max_minutes
-    if run.step >= config.steps:
+    finished = "steps" if run.step >= config.steps else None
+    if finished is None and budget is not None and run.elapsed >= budget:
+        finished = "time"
+    if finished is not None:  # a resumed run that has nothing left to do
         yield Progress(run.step, config.steps, float("nan"), run.loss_avg, 0.0, 0.0,
                        run.elapsed, 0.0, _write_checkpoint(run, out), done=True,
-                       stop_reason="steps")
+                       stop_reason=finished)
         return
     recent: list[float] = []
     run.model.train()

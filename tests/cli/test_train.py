@@ -106,3 +106,19 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_130(tmp_path):
     from diffview.training.checkpoint import load_checkpoint
 
     assert load_checkpoint(run_dir / "checkpoint.pt")["step"] >= 1
+
+
+def test_export_only_writes_the_model_without_training(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert run_cli(["train", "--data", "toy:spiral", "--steps", "3", "--batch", "8",
+                    "--hidden", "8", "--layers", "1", "--run-dir", str(run_dir),
+                    "--quiet"]) == 0
+    ckpt = run_dir / "checkpoint.pt"
+    before = ckpt.read_bytes()
+    out = tmp_path / "spiral.onnx"
+    assert run_cli(["train", "--data", "toy:spiral", "--resume", str(ckpt), "--export-only",
+                    "--out", str(out)]) == 0
+    assert ckpt.read_bytes() == before
+    assert _meta(out)["diffview.training_steps"] == 3
+    assert run_cli(["train", "--data", "toy:spiral", "--export-only"]) == 2
+    assert "--export-only needs --resume" in capsys.readouterr().err

@@ -117,3 +117,10 @@ def test_ema_decay_warms_up(point_config):
     assert ema_decay(point_config, 0) == pytest.approx(0.1)
     assert ema_decay(point_config, 10**6) == point_config.ema
     assert not math.isnan(ema_decay(point_config, 5))
+
+
+def test_resuming_a_run_whose_time_is_spent_trains_no_further(point_config, tmp_path):
+    config = replace(point_config, steps=10**6, max_minutes=0.2 / 60.0)
+    last = list(train(config, out_dir=tmp_path / "a"))[-1]
+    again = list(train(config, out_dir=tmp_path / "b", resume=tmp_path / "a" / CHECKPOINT_NAME))
+    assert len(again) == 1 and again[0].stop_reason == "time" and again[0].step == last.step
