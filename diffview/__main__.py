@@ -1,4 +1,5 @@
-"""Entry point: ``diffview`` (GUI) and ``diffview train|sample|info`` (command line).
+"""Entry point: ``diffview`` (GUI), ``diffview train|sample|info`` (command line) and
+``diffview --self-test``.
 
 Heavy imports (Qt, onnxruntime, torch) happen inside the branch that needs them so that
 ``diffview --help`` and the CLI stay quick and the GUI never loads torch at start-up.
@@ -32,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         from diffview.cli import run_cli
 
         return run_cli(argv)
+    if "--self-test" in argv:
+        # Before the GUI import: the self-test sets up Qt itself (offscreen).
+        from diffview.selftest import main as self_test
+
+        return self_test(argv)
     from diffview.gui.app import run_gui
 
     return run_gui(argv)
