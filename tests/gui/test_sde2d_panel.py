@@ -10,6 +10,7 @@ from diffview.core import sde as sde_mod
 from diffview.core.mixtures import GaussianMixture, density_grid, mixture_score
 from diffview.core.toy2d import toy_mixture
 from diffview.engine.analytic import AnalyticDenoiser
+from diffview.gui.panels._sde2d_view import TRAIL_WINDOW
 from diffview.gui.panels.sde2d import Sde2DPanel
 
 SHIFT = 0.3   # the fake "learned" model is the true mixture moved by this much
@@ -132,7 +133,12 @@ def test_forward_euler_maruyama_run_reaches_the_prior(qtbot, make_panel):
     np.testing.assert_allclose(panel.shown_points("a"), panel.x0, atol=1e-5)
     panel.time_slider.setValue(len(rec) - 1)
     tx, ty = panel.plot_a.trails.getData()
-    assert np.isfinite(tx).sum() == rec.trails["cloud"].shape[0] * rec.trails["cloud"].shape[1]
+    window = min(TRAIL_WINDOW, rec.trails["cloud"].shape[0])
+    n_tr = rec.trails["cloud"].shape[1]
+    assert np.isfinite(tx).sum() == window * n_tr
+    # the last point of each polyline is that particle's position in the last frame
+    ends = np.column_stack([tx, ty]).reshape(n_tr, window + 1, 2)[:, -2]
+    np.testing.assert_allclose(ends, rec.trails["cloud"][-1], atol=1e-5)
 
 
 def _mode_fractions(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -285,3 +291,18 @@ def test_session_state_round_trip(make_panel):
     b.from_state(state)
     assert b.to_state() == state
     np.testing.assert_allclose(b.shown_points("a"), a.shown_points("a"))
+
+
+def test_ve_zooms_to_the_cloud(make_panel):
+    panel = make_panel()
+    _pick(panel.dataset_combo, "8gaussians")
+    _pick(panel.sde_combo, "ve")
+    assert panel.zoom_check.isChecked()
+    panel.time_slider.setValue(0)                       # the data, |x| < 3.5
+    rect = panel.plot_a.view_rect()
+    x = panel.shown_points("a")
+    lo, hi = np.percentile(x, [0.5, 99.5], axis=0)
+    assert rect.left() <= lo[0] and rect.right() >= hi[0]
+    assert rect.width() < 10                            # not the prior's +-30
+    panel.zoom_check.setChecked(False)                  # back to the range that fits T
+    assert panel.plot_a.view_rect().width() > 50

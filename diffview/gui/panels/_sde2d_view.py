@@ -15,6 +15,7 @@ from diffview.gui.style import PLOT_COLORS
 __all__ = ["CloudPlot", "DrawViewBox"]
 
 _CMAPS = {"density": "inferno", "error": "viridis"}
+TRAIL_WINDOW = 40   # steps of path drawn behind each tracked particle (a comet tail)
 
 
 class DrawViewBox(pg.ViewBox):
@@ -109,12 +110,13 @@ class CloudPlot:
             self.arrows.setData(*xy)
 
     def set_trails(self, paths: np.ndarray | None) -> None:
-        """``paths`` (steps, n_trails, 2): one polyline per particle, its head marked."""
+        """``paths`` (steps, n_trails, 2): the last TRAIL_WINDOW steps of each particle as a
+        polyline, its head marked."""
         if paths is None or len(paths) == 0:
             self.trails.setData([], [])
             self.trail_heads.setData([], [])
             return
-        p = np.asarray(paths, dtype=np.float64)
+        p = np.asarray(paths[-TRAIL_WINDOW:], dtype=np.float64)
         n_tr = p.shape[1]
         # one NaN row between particles breaks the line (connect="finite")
         sep = np.full((n_tr, 1, 2), np.nan)

@@ -224,9 +224,13 @@ class Sde2DPanel(QWidget):
         self.trails_check = QCheckBox("Trails of a few particles")
         self.trails_check.setToolTip("The paths of 8 particles (simulated runs only: the "
                                      "closed form has no paths).")
+        self.zoom_check = QCheckBox("Zoom to the cloud")
+        self.zoom_check.setToolTip("Fit the view to the points of every frame (on by default "
+                                   "for VE, whose prior is 10x wider than the data).")
         sform.addRow(self.view_combo)
         sform.addRow(self.arrows_check)
         sform.addRow(self.trails_check)
+        sform.addRow(self.zoom_check)
         form_box.addWidget(show)
 
         run_box = QGroupBox("Run")
@@ -309,6 +313,7 @@ class Sde2DPanel(QWidget):
         self.view_combo.currentIndexChanged.connect(self._redraw)
         self.arrows_check.toggled.connect(self._redraw)
         self.trails_check.toggled.connect(self._redraw)
+        self.zoom_check.toggled.connect(self._on_zoom_toggled)
         self.run_btn.clicked.connect(self.run)
         self.cancel_btn.clicked.connect(self.cancel)
         self.play_btn.toggled.connect(self.set_playing)
@@ -406,6 +411,9 @@ class Sde2DPanel(QWidget):
 
     def _on_sde_changed(self, *_) -> None:
         self._sde = sde_mod.make_sde(self.sde_combo.currentData())
+        self.zoom_check.blockSignals(True)
+        self.zoom_check.setChecked(self._sde.name == "ve")
+        self.zoom_check.blockSignals(False)
         self._on_samples_changed()
 
     def _on_samples_changed(self, *_) -> None:
@@ -437,6 +445,7 @@ class Sde2DPanel(QWidget):
         self.reverse_combo.setEnabled(mode == "reverse")
         self.mcmc_step_spin.setEnabled(mode == "mcmc")
         self.sde_combo.setEnabled(mode != "mcmc")
+        self.score_combo.setEnabled(mode != "mcmc")
         needs_run = not (mode == "forward" and self.forward_method == "exact")
         self.run_btn.setEnabled(needs_run and not self.is_busy())
         both = self.score_source == "both"
@@ -562,10 +571,31 @@ class Sde2DPanel(QWidget):
             return None
         return (ref[:, 0] > 0).astype(np.int8)
 
+    def _on_zoom_toggled(self, on: bool) -> None:
+        if on:
+            self._redraw()
+        else:
+            self._set_default_range()
+
+    def _zoom_to_cloud(self) -> None:
+        """Fit the view to the middle 99 % of the shown points (outliers would dominate)."""
+        clouds = [x for x in self._shown.values() if x is not None and x.shape[0]]
+        if not clouds:
+            return
+        x = np.concatenate(clouds).astype(np.float64)
+        lo = np.percentile(x, 0.5, axis=0)
+        hi = np.percentile(x, 99.5, axis=0)
+        cx, cy = (float(v) for v in 0.5 * (lo + hi))
+        half = max(0.6 * float(np.max(hi - lo)), 0.5)
+        self.plot_a.view.setRange(xRange=(cx - half, cx + half), yRange=(cy - half, cy + half),
+                                  padding=0)
+
     def _redraw(self, *_) -> None:
         view = self.view_mode
         show_points = view != "density"
         a, b = self._series()
+        if self.zoom_check.isChecked():
+            self._zoom_to_cloud()
         for which, plot, series in (("a", self.plot_a, a), ("b", self.plot_b, b)):
             if series is None:
                 continue
@@ -615,6 +645,7 @@ class Sde2DPanel(QWidget):
         return xs, ys, np.hypot(err[:, 0], err[:, 1]).reshape(ys.size, xs.size)
 
     def _refresh_overlays(self) -> None:
+        self._overlay_timer.stop()   # a range change just queued this refresh: done now
         view = self.view_mode
         a, b = self._series()
         rect = self.plot_a.view_rect()
@@ -829,6 +860,7 @@ class Sde2DPanel(QWidget):
                 "reverse": self.reverse_method, "score": self.score_source,
                 "mcmc_step": self.mcmc_step_spin.value(), "view": self.view_mode,
                 "arrows": self.arrows_check.isChecked(), "trails": self.trails_check.isChecked(),
+                "zoom": self.zoom_check.isChecked(),
                 "frame": self.time_slider.value(), "drawn": [list(p) for p in self._drawn],
                 "draw_std": self.draw_std_spin.value(),
                 "drawing_used": self._drawn_mixture is not None}
@@ -859,4 +891,5 @@ class Sde2DPanel(QWidget):
         pick(self.view_combo, state.get("view", "both"))
         self.arrows_check.setChecked(bool(state.get("arrows", False)))
         self.trails_check.setChecked(bool(state.get("trails", False)))
+        self.zoom_check.setChecked(bool(state.get("zoom", self.zoom_check.isChecked())))
         self.set_frame(int(state.get("frame", 0)))
