@@ -93,6 +93,15 @@ def run_gui(argv: list[str] | None = None) -> int:
         print("diffview: --panel only applies with --screenshot", file=sys.stderr)
         return 2
     if args.screenshot:
+        # Fail fast, before Qt starts, on what can be checked from the arguments alone.
+        known = ("forward", "sampling", "grid", "sde2d", "randomwalk")
+        if args.panel and args.panel not in known:
+            print(f"diffview: no panel {args.panel!r} (choose from {', '.join(known)})",
+                  file=sys.stderr)
+            return 2
+        if args.model is not None and not args.model.is_file():
+            print(f"diffview: cannot load model {args.model}: no such file", file=sys.stderr)
+            return 1
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -182,10 +191,13 @@ def _screenshot(app, window, args) -> int:
         target.resize(*args.size)
         target.show()
         window._screenshot_panel = (scroll, target)  # keeps it alive until teardown
-    # A few more turns of the event loop so that layouts and plots have painted.
+    # A few more turns of the event loop so that layouts and plots have painted; the dock
+    # tab bars are placed by a deferred layout pass, so ask for it explicitly too.
     for _ in range(5):
+        window.layout().activate()
+        app.sendPostedEvents()
         app.processEvents()
-        time.sleep(0.02)
+        time.sleep(0.03)
     path = Path(args.screenshot)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QStyle,
     QToolBar,
     QWidget,
 )
@@ -160,7 +161,6 @@ class MainWindow(QMainWindow):
         ctx.trajectory_requested.connect(lambda *_: self.raise_panel("sampling"))
 
         self.resize(1280, 800)
-        self._default_state = self.saveState(LAYOUT_VERSION)
         if restore_layout:
             self.restore_layout()
         self._on_model_changed(ctx.image_model)
@@ -193,27 +193,45 @@ class MainWindow(QMainWindow):
         self._arrange_default()
 
     def _arrange_default(self) -> None:
-        """Left: forward (tabbed with 2-D and 1-D physics); right: sampling (tabbed with grid)."""
-        left = [n for n in ("forward", "sde2d", "randomwalk") if n in self.docks]
-        right = [n for n in ("sampling", "grid") if n in self.docks]
-        others = [n for n in self.docks if n not in left + right]
+        """Left: forward (tabbed with 2-D and 1-D physics); right: sampling (tabbed with grid).
+
+        The arrangement is built in a hidden scratch window and applied here with
+        restoreState: tabifying docks of a window that has never been shown leaves a stray,
+        visible QTabBar behind (seen with Qt 6.11), while restoreState does not.
+        """
+        for dock in self.docks.values():
+            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self._default_state = self._default_layout_state()
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+
+    def _default_layout_state(self) -> QByteArray:
+        scratch = QMainWindow()
+        scratch.setDockOptions(self.dockOptions())
+        scratch.resize(1280, 800)
+        docks = {}
+        for name in self.docks:
+            dock = QDockWidget(scratch)
+            dock.setObjectName(f"dock_{name}")
+            dock.setWidget(QWidget())
+            docks[name] = dock
+        left = [n for n in ("forward", "sde2d", "randomwalk") if n in docks]
+        right = [n for n in ("sampling", "grid") if n in docks]
+        others = [n for n in docks if n not in left + right]
         for group, area in ((left, Qt.DockWidgetArea.LeftDockWidgetArea),
                             (right + others, Qt.DockWidgetArea.RightDockWidgetArea)):
-            first = None
             for name in group:
-                dock = self.docks[name]
-                dock.setFloating(False)
-                dock.show()
-                self.addDockWidget(area, dock)
-                if first is None:
-                    first = dock
+                if name == group[0]:
+                    scratch.addDockWidget(area, docks[name])
                 else:
-                    self.tabifyDockWidget(first, dock)
-            if first is not None:
-                first.raise_()
+                    scratch.tabifyDockWidget(docks[group[0]], docks[name])
+            if group:
+                docks[group[0]].raise_()
         if left and right:
-            self.resizeDocks([self.docks[left[0]], self.docks[right[0]]], [1, 1],
-                             Qt.Orientation.Horizontal)
+            scratch.resizeDocks([docks[left[0]], docks[right[0]]], [1, 1],
+                                Qt.Orientation.Horizontal)
+        state = scratch.saveState(LAYOUT_VERSION)
+        scratch.deleteLater()
+        return state
 
     def _action(self, text: str, slot, shortcut=None, tip: str = "", checkable=False) -> QAction:
         act = QAction(text, self)
@@ -303,9 +321,19 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_guide)
         m.addAction(self.act_about)
 
+        SP = QStyle.StandardPixmap  # noqa: N806
+        for act, pixmap in ((self.act_open_model, SP.SP_DirOpenIcon),
+                            (self.act_open_image, SP.SP_DialogOpenButton),
+                            (self.act_run, SP.SP_MediaPlay),
+                            (self.act_cancel, SP.SP_MediaStop),
+                            (self.act_play, SP.SP_MediaSeekForward),
+                            (self.act_denoise, SP.SP_ArrowRight),
+                            (self.act_export, SP.SP_DialogSaveButton)):
+            act.setIcon(self.style().standardIcon(pixmap))
         tb = QToolBar("Main toolbar", self)
         tb.setObjectName("main_toolbar")
         tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for act in (self.act_open_model, self.act_open_image, None, self.act_run,
                     self.act_cancel, None, self.act_play, self.act_denoise, None,
                     self.act_export):

@@ -55,6 +55,20 @@ def test_docks_menus_and_no_model_status(window):
         assert act.toolTip() and not act.shortcut().isEmpty()
 
 
+def test_default_layout_has_one_tab_bar_per_dock_group(qtbot):
+    from PySide6.QtWidgets import QTabBar
+
+    w = make_window(qtbot, all_panels=True)
+    try:
+        bars = [tuple(tb.tabText(i) for i in range(tb.count()))
+                for tb in w.findChildren(QTabBar) if tb.parent() is w and tb.isVisible()]
+        assert len(bars) == len(set(bars)) == 2  # no stray duplicate tab bar
+        assert w.dockWidgetArea(w.docks["sampling"]) == Qt.DockWidgetArea.RightDockWidgetArea
+        assert w.dockWidgetArea(w.docks["forward"]) == Qt.DockWidgetArea.LeftDockWidgetArea
+    finally:
+        w.shutdown()
+
+
 def test_view_menu_toggles_a_dock(qtbot, window):
     dock = window.docks["grid"]
     act = dock.toggleViewAction()
