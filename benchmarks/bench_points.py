@@ -84,15 +84,48 @@ def run(sizes=SIZES, frames: int = 30) -> str:
         w.close()
         app.processEvents()
 
+    rows.extend(_panel_rows(app, frames))
+
     head = ("## Point cloud drawing (2-D SDE panel)\n\n"
             "One frame = new coordinates for every point + synchronous repaint of an "
             "800x600 offscreen PlotWidget, 2-pixel points. PointsItem uses the drawPoints "
             f"path below {PointsItem.raster_threshold:,} points and the raster path from "
             "there on; both are measured at every size. Command: "
-            "`.venv/bin/python -m benchmarks.bench_points`.\n\n"
+            "`.venv/bin/python -m benchmarks.bench_points`. The Sde2DPanel rows time one "
+            "step of the play loop on the GUI thread (slider step: x_t from the closed form, "
+            "labels, points, repaint, and applying any finished overlay from the worker "
+            "thread), with 50,000 points of the moons data at 1100x700.\n\n"
             "| item | points | frames/s (median) | ms/frame | ms, 10th-90th pct | frames |\n"
             "| --- | ---: | ---: | ---: | ---: | ---: |\n")
     return head + "\n".join(rows) + "\n"
+
+
+def _panel_rows(app, frames: int) -> list[str]:
+    """The whole 2-D panel playing the forward process with 50k points."""
+    from diffview.gui.context import AppContext
+    from diffview.gui.panels.sde2d import Sde2DPanel
+
+    ctx = AppContext()
+    panel = Sde2DPanel(ctx)
+    panel.resize(1100, 700)
+    panel.show()
+    panel.n_spin.setValue(50_000)
+    panel.dataset_combo.setCurrentIndex(panel.dataset_combo.findData("moons"))
+    rows = []
+    for label, view, arrows in (("points", "points", False),
+                                ("points + density + score arrows", "both", True)):
+        panel.view_combo.setCurrentIndex(panel.view_combo.findData(view))
+        panel.arrows_check.setChecked(arrows)
+        app.processEvents()
+
+        def step(k, p=panel):
+            p.set_frame(1 + k % 150)
+
+        t = _frame_times(panel.glw, step, frames, app)
+        rows.append(_row(f"Sde2DPanel play step, {label}", 50_000, t))
+    panel.shutdown()
+    panel.close()
+    return rows
 
 
 if __name__ == "__main__":

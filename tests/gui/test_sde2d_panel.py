@@ -48,6 +48,11 @@ def make_panel(qtbot, context):
         p.shutdown()
 
 
+def _settle(qtbot, panel):
+    """Wait for the overlay worker to put the current frame's heat map and arrows on screen."""
+    qtbot.waitUntil(panel.overlays_settled, timeout=10_000)
+
+
 def _run(qtbot, panel, timeout=20_000):
     with qtbot.waitSignal(panel.run_completed, timeout=timeout):
         qtbot.mouseClick(panel.run_btn, Qt.MouseButton.LeftButton)
@@ -75,11 +80,12 @@ def test_forward_exact_cloud_has_the_marginal_moments(make_panel, sde_name):
     np.testing.assert_allclose(x.std(axis=0), sd, rtol=5 / np.sqrt(2 * 20_000) + 0.01)
 
 
-def test_density_overlay_is_the_exact_marginal_density(make_panel):
+def test_density_overlay_is_the_exact_marginal_density(qtbot, make_panel):
     panel = make_panel()
     _pick(panel.dataset_combo, "moons")
     _pick(panel.view_combo, "density")
     panel.time_slider.setValue(40)
+    _settle(qtbot, panel)
     t = panel.shown_time
     image = panel.plot_a.image_data
     assert panel.plot_a.image.isVisible() and panel.plot_a.image_kind == "density"
@@ -95,11 +101,12 @@ def test_density_overlay_is_the_exact_marginal_density(make_panel):
     assert len(panel.plot_a.points) == 4000
 
 
-def test_score_arrows_point_along_the_exact_score(make_panel):
+def test_score_arrows_point_along_the_exact_score(qtbot, make_panel):
     panel = make_panel()
     _pick(panel.dataset_combo, "8gaussians")
     panel.arrows_check.setChecked(True)
     panel.time_slider.setValue(60)
+    _settle(qtbot, panel)
     t = panel.shown_time
     ax, ay = panel.plot_a.arrows.getData()
     seg = np.column_stack([ax, ay]).reshape(-1, 6, 2)   # shaft start, tip, two head strokes
@@ -181,7 +188,9 @@ def test_side_by_side_shows_the_learned_run(qtbot, make_panel):
     np.testing.assert_allclose(b.mean(axis=0) - a.mean(axis=0), SHIFT, atol=0.05)
     # score error map = |learned - exact| on the grid
     _pick(panel.view_combo, "error")
+    _settle(qtbot, panel)
     assert panel.plot_b.image_kind == "error"
+    np.testing.assert_allclose(panel.plot_b.image_data, panel.score_error_image()[2])
     xs, ys, err = panel.score_error_image()
     gx, gy = np.meshgrid(xs, ys)
     pts = np.column_stack([gx.ravel(), gy.ravel()])

@@ -18,7 +18,7 @@ from diffview.core.mixtures import GaussianMixture
 __all__ = [
     "Recording", "forward_em_job", "reverse_job", "mcmc_job", "mixture_from_drawing",
     "thin_points", "quiver_lines", "learned_score_fn", "record_stride", "RECORD_BUDGET_BYTES",
-    "N_TRAILS",
+    "N_TRAILS", "grid_points", "compute_overlays",
 ]
 
 RECORD_BUDGET_BYTES = 160 * 2**20   # float32 frames kept for replay, over all series
@@ -295,3 +295,69 @@ def learned_score_fn(denoiser, target_sde):
         return denoiser.predict_eps(np.asarray(x, np.float32), np.asarray(t, np.float32))
 
     return sde_mod.score_from_eps(eps, trained, target_sde)
+
+
+def grid_points(rect: tuple[float, float, float, float], n: int):
+    """Cell centres of an n x n grid over rect = (left, top, width, height):
+    xs (n,), ys (n,), points (n * n, 2) row-major with y outer."""
+    left, top, width, height = rect
+    xs = left + (np.arange(n) + 0.5) * (width / n)
+    ys = top + (np.arange(n) + 0.5) * (height / n)
+    gx, gy = np.meshgrid(xs, ys)
+    return xs, ys, np.column_stack([gx.ravel(), gy.ravel()])
+
+
+def compute_overlays(request: dict, mixture, sde, scores: dict) -> dict:
+    """Heat maps and arrows for the plots described by ``request`` (pure numpy; any thread).
+
+    Parameters
+    ----------
+    request : {"rect": (left, top, width, height), "time": float, "density_n": int,
+        "error_n": int, "arrow_n": int, "plots": {which: {"heat": "" | "density" | "error",
+        "arrows": None | score name}}}
+    mixture : p_0; the density is that of its marginal at ``time`` under ``sde``.
+    scores : name -> ScoreFn ("exact", and "learned" when the error map or learned arrows
+        are asked for).
+
+    Returns
+    -------
+    {"rect": ..., "time": ..., "plots": {which: {"heat": (kind, (ny, nx) array) or None,
+    "arrows": (x, y) segment arrays or None}}}
+    """
+    from diffview.core.mixtures import density_grid
+
+    rect, t = request["rect"], float(request["time"])
+    t_score = max(t, 1e-3)   # the score of narrow components is singular at t = 0
+    cache: dict = {}
+
+    def density():
+        if "density" not in cache:
+            xs, ys, _ = grid_points(rect, request["density_n"])
+            mix = mixture if t <= 0.0 else mixture.marginal(sde, t)
+            cache["density"] = density_grid(mix, xs, ys)
+        return cache["density"]
+
+    def error():
+        if "error" not in cache:
+            n = request["error_n"]
+            _, _, pts = grid_points(rect, n)
+            diff = scores["learned"](pts, t_score) - scores["exact"](pts, t_score)
+            cache["error"] = np.hypot(diff[:, 0], diff[:, 1]).reshape(n, n)
+        return cache["error"]
+
+    out = {"rect": rect, "time": t, "plots": {}}
+    for which, spec in request["plots"].items():
+        heat = None
+        if spec["heat"] == "density":
+            heat = ("density", density())
+        elif spec["heat"] == "error":
+            heat = ("error", error())
+        arrows = None
+        if spec["arrows"]:
+            key = ("arrows", spec["arrows"])
+            if key not in cache:
+                xs, ys, pts = grid_points(rect, request["arrow_n"])
+                cache[key] = quiver_lines(xs, ys, scores[spec["arrows"]](pts, t_score))
+            arrows = cache[key]
+        out["plots"][which] = {"heat": heat, "arrows": arrows}
+    return out
