@@ -315,3 +315,13 @@ def test_ve_zooms_to_the_cloud(make_panel):
     assert rect.width() < 10                            # not the prior's +-30
     panel.zoom_check.setChecked(False)                  # back to the range that fits T
     assert panel.plot_a.view_rect().width() > 50
+
+
+def test_demo_state_shows_moons_with_density_and_arrows(make_panel):
+    panel = make_panel()
+    panel.demo_state()
+    assert panel.dataset == "moons" and panel.mode == "forward"
+    assert panel.shown_time == pytest.approx(0.1, abs=0.01)
+    assert panel.plot_a.image_kind == "density"         # no waiting: computed synchronously
+    assert len(panel.plot_a.arrows.getData()[0]) > 0
+    assert panel.overlays_settled()

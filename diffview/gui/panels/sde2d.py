@@ -917,6 +917,21 @@ class Sde2DPanel(QWidget):
         self.view_combo.setCurrentIndex(self.view_combo.findData("both"))
         self.arrows_check.setChecked(True)
         self.set_time(0.1)
+        self.refresh_overlays_now()
+
+    def refresh_overlays_now(self) -> None:
+        """Compute the overlays on this thread and show them (screenshots, exports): the
+        worker's result may not have arrived before a grab."""
+        request = self._overlay_request()
+        names = {p["arrows"] for p in request["plots"].values() if p["arrows"]}
+        if any(p["heat"] == "error" for p in request["plots"].values()):
+            names |= {"exact", "learned"}
+        scores = {name: self._score(name) for name in names}
+        result = compute_overlays(request, self.mixture, self._sde, scores)
+        self._overlay_runner.cancel()
+        self._overlay_pending = self._overlay_dirty = False
+        self._overlay_timer.stop()
+        self._apply_overlays(-1, result)
 
     def shutdown(self) -> None:
         self._play_timer.stop()
