@@ -25,9 +25,10 @@ def panel(qtbot, context):
     p.shutdown()
 
 
-def expected_final(model, name, steps, seed, batch, eta=0.0, x_T=None, start_index=None):  # noqa: N803
+def expected_final(model, name, steps, seed, batch, eta=0.0, x_T=None, start_index=None,  # noqa: N803
+                   clip=True):
     schedule = make_schedule(model.info.schedule, model.info.T)
-    sampler = make_sampler(name, schedule, n_steps=steps, eta=eta)
+    sampler = make_sampler(name, schedule, n_steps=steps, eta=eta, clip_x0=clip)
     if x_T is None:
         x_T = np.random.default_rng(seed).standard_normal(  # noqa: N806
             (batch,) + tuple(model.info.sample_shape), dtype=np.float32)
@@ -62,6 +63,7 @@ def test_run_streams_frames_and_matches_core_ddim(qtbot, panel, context, tiny_de
     assert frames and frames[-1][0] == 12  # the last frame arrives
     expected = expected_final(tiny_denoiser, "ddim", 12, 7, 5)
     np.testing.assert_allclose(result.final, expected, rtol=1e-5, atol=1e-5)
+    assert np.abs(result.x0s[:-1]).max() <= 1.0  # x0 clipped by default
     assert result.xs.shape == (13, 5, 1, 28, 28)
     assert result.nfe == 12
     np.testing.assert_array_equal(result.xs[0], np.random.default_rng(7).standard_normal(
@@ -72,6 +74,14 @@ def test_run_streams_frames_and_matches_core_ddim(qtbot, panel, context, tiny_de
     # norms over the batch
     np.testing.assert_allclose(result.norms["‖x_t‖ rms"][-1], np.sqrt(np.mean(expected**2)),
                                rtol=1e-5)
+    # unclipped, the same run follows the unclipped core sampler
+    panel.clip_check.setChecked(False)
+    with qtbot.waitSignal(panel.run_completed, timeout=20000) as blocker:
+        panel.run()
+    np.testing.assert_allclose(blocker.args[0].final,
+                               expected_final(tiny_denoiser, "ddim", 12, 7, 5, clip=False),
+                               rtol=1e-5, atol=1e-5)
+    assert not np.allclose(blocker.args[0].final, expected)
 
 
 def test_timeline_replays_any_step(qtbot, panel, context, tiny_denoiser):

@@ -112,7 +112,7 @@ class GridPanel(QWidget):
         root.setContentsMargins(4, 4, 4, 4)
         row = QHBoxLayout()
         self.new_button = QPushButton("New batch")
-        self.new_button.setToolTip("Sample a fresh batch with DDIM (the count on the right)")
+        self.new_button.setToolTip("Sample a fresh batch with DDIM (x̂₀ clipped to [-1, 1])")
         self.new_button.clicked.connect(lambda: self.new_batch())
         row.addWidget(self.new_button)
         self.count_spin = QSpinBox()
@@ -212,7 +212,8 @@ class GridPanel(QWidget):
             return None
         info = model.info
         schedule = make_schedule(info.schedule, int(info.T))
-        sampler = make_sampler("ddim", schedule, n_steps=min(self.steps_spin.value(), info.T))
+        sampler = make_sampler("ddim", schedule, n_steps=min(self.steps_spin.value(), info.T),
+                               clip_x0=True)
         self._seed += 1
         x_T = np.random.default_rng(self._seed).standard_normal(  # noqa: N806
             (self.count_spin.value(),) + tuple(info.sample_shape), dtype=np.float32)

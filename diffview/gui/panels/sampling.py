@@ -14,6 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
@@ -154,12 +155,14 @@ def _sampling_job(model, sampler, x_t: np.ndarray, seed: int, start_index, keep:
     return job
 
 
-def _race_job(model, schedule, configs, x_T: np.ndarray, seed: int, eta: float):  # noqa: N803
+def _race_job(model, schedule, configs, x_T: np.ndarray, seed: int, eta: float,  # noqa: N803
+              clip: bool = False):
     """Step every sampler in turn, always the one with the fewest network calls so far."""
 
     def job(token):
-        samplers = [make_sampler(name, schedule, n_steps=(None if name == "ddpm"
-                                                          and n >= schedule.T else n), eta=eta)
+        samplers = [make_sampler(name, schedule,
+                                 n_steps=None if name == "ddpm" and n >= schedule.T else n,
+                                 eta=eta, clip_x0=clip)
                     for name, n in configs]
         gens = [sample_iter(s, model.predict_eps, x_T, np.random.default_rng((seed, 3)))
                 for s in samplers]
@@ -269,6 +272,11 @@ class SamplingPanel(QWidget):
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setToolTip("Seed of the initial noise and of the sampler's noise")
         row.addWidget(self.seed_spin)
+        self.clip_check = QCheckBox("Clip x̂₀")
+        self.clip_check.setChecked(True)
+        self.clip_check.setToolTip("Clip the predicted x₀ to the data range [-1, 1] at every "
+                                   "step, as Ho et al.'s sampler does")
+        row.addWidget(self.clip_check)
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip("Sample from pure noise (Ctrl+R)")
         self.run_button.clicked.connect(lambda: self.run())
@@ -435,7 +443,8 @@ class SamplingPanel(QWidget):
         name = self.sampler_combo.currentData()
         steps = self.steps_spin.value()
         n = None if name == "ddpm" and steps >= schedule.T else steps
-        return make_sampler(name, schedule, n_steps=n, eta=self.eta_spin.value())
+        return make_sampler(name, schedule, n_steps=n, eta=self.eta_spin.value(),
+                            clip_x0=self.clip_check.isChecked())
 
     def _schedule(self):
         info = self.context.image_model.info
@@ -465,6 +474,8 @@ class SamplingPanel(QWidget):
         desc = self.sampler_combo.currentText()
         if self.sampler_combo.currentData() == "ddim":
             desc += f" η={self.eta_spin.value():g}"
+        if self.clip_check.isChecked():
+            desc += ", x̂₀ clipped"
         desc += f", {n_steps} steps, seed {seed}"
         if start_index is not None:
             desc += f", restoring from t index {start_index}"
@@ -566,7 +577,8 @@ class SamplingPanel(QWidget):
         self.context.report_progress("Sampler race", 0, self._race_total)
         self.race_result = None
         return self.race_runner.start(_race_job(model, schedule, configs, x_T, seed,
-                                                self.eta_spin.value()))
+                                                self.eta_spin.value(),
+                                                self.clip_check.isChecked()))
 
     def is_busy(self) -> bool:
         return self.runner.is_busy() or self.race_runner.is_busy()
@@ -583,7 +595,8 @@ class SamplingPanel(QWidget):
     def to_state(self) -> dict:
         return {"sampler": self.sampler_combo.currentData(), "steps": self.steps_spin.value(),
                 "eta": self.eta_spin.value(), "batch": self.batch_spin.value(),
-                "seed": self.seed_spin.value(), "race": self.race_edit.text(),
+                "seed": self.seed_spin.value(), "clip": self.clip_check.isChecked(),
+                "race": self.race_edit.text(),
                 "race_batch": self.race_batch.value()}
 
     def from_state(self, state: dict) -> None:
@@ -594,6 +607,7 @@ class SamplingPanel(QWidget):
         self.eta_spin.setValue(float(state.get("eta", 0.0)))
         self.batch_spin.setValue(int(state.get("batch", self.batch_spin.value())))
         self.seed_spin.setValue(int(state.get("seed", 0)))
+        self.clip_check.setChecked(bool(state.get("clip", True)))
         self.race_edit.setText(str(state.get("race", DEFAULT_RACE)))
         self.race_batch.setValue(int(state.get("race_batch", 4)))
 
