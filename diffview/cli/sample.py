@@ -38,6 +38,8 @@ def add_parser(subparsers, help_text: str) -> argparse.ArgumentParser:
     p.add_argument("--eta", type=float, default=0.0, help="DDIM noise scale in [0, 1]")
     p.add_argument("--spacing", default=None, choices=SPACINGS,
                    help="timestep spacing (default: the sampler's own)")
+    p.add_argument("--clip-x0", type=float, default=None, metavar="C",
+                   help="clip each x0 prediction to [-C, C] (e.g. 1 for images; default: off)")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--batch", type=int, default=64, help="samples per network call")
     p.add_argument("--seed", type=int, default=0)
@@ -68,6 +70,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError(f"--eta must be in [0, 1], found {args.eta}")
     if args.eta != 0.0 and args.sampler not in (None, "ddim"):
         raise CliError(f"--eta applies to the ddim sampler only, not {args.sampler}")
+    if args.clip_x0 is not None and not args.clip_x0 > 0:
+        raise CliError(f"--clip-x0 must be positive, found {args.clip_x0}")
     if args.scale is not None and not 1 <= args.scale <= 16:
         raise CliError(f"--scale must be in 1..16, found {args.scale}")
     for flag, path, suffix in (("--out", args.out, ".png"), ("--npy", args.npy, ".npy")):
@@ -122,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
     progress = None if args.quiet else _progress_printer(t0, args.n, args.batch)
     try:
         x = generate(model, args.n, args.sampler, args.steps, args.eta, args.spacing,
-                     args.batch, args.seed, progress)
+                     args.batch, args.seed, progress, clip_x0=args.clip_x0)
     except (ValueError, ModelError) as exc:
         raise CliError(str(exc)) from None
     seconds = time.perf_counter() - t0

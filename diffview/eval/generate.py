@@ -56,7 +56,7 @@ class PerSampleNoise:
 
 def generate(denoiser, n: int, sampler: str = "ddim", n_steps: int | None = None,
              eta: float = 0.0, spacing: str | None = None, batch: int = 64, seed: int = 0,
-             progress: Progress | None = None) -> np.ndarray:
+             progress: Progress | None = None, clip_x0: float | None = None) -> np.ndarray:
     """Draw ``n`` samples with a discrete-time sampler.
 
     Parameters
@@ -78,6 +78,9 @@ def generate(denoiser, n: int, sampler: str = "ddim", n_steps: int | None = None
     seed : int
     progress : callable, optional
         ``progress(done, total)`` in network evaluations summed over batches.
+    clip_x0 : float, optional
+        Clip every x0 prediction to ``[-clip_x0, clip_x0]`` (discrete samplers only; None:
+        no clipping).
 
     Returns
     -------
@@ -100,6 +103,8 @@ def generate(denoiser, n: int, sampler: str = "ddim", n_steps: int | None = None
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must be in [0, 1], found {eta}")
     if info.time_kind == "continuous":
+        if clip_x0 is not None:
+            raise ValueError("clip_x0 applies to the ddpm/ddim/dpm++2m samplers only")
         if sampler not in CONTINUOUS_SAMPLERS:
             raise ValueError(f"this model takes continuous SDE time: use a sampler of "
                              f"{', '.join(CONTINUOUS_SAMPLERS)}, not {sampler!r}")
@@ -108,7 +113,8 @@ def generate(denoiser, n: int, sampler: str = "ddim", n_steps: int | None = None
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)} for a model of "
                          f"timestep indices, found {sampler!r}")
     schedule = make_schedule(info.schedule, T=info.T)
-    samp = make_sampler(sampler, schedule, n_steps=n_steps, eta=eta, spacing=spacing)
+    samp = make_sampler(sampler, schedule, n_steps=n_steps, eta=eta, spacing=spacing,
+                        clip_x0=clip_x0)
     n_batches = -(-n // batch)
     total = n_batches * len(samp.timesteps)
     out = np.empty((n, *info.sample_shape), np.float32)

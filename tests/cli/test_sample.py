@@ -181,3 +181,12 @@ def test_missing_default_model_exits_2(tmp_path, capsys, monkeypatch):
     assert run_cli(["sample", "--model", "default", "--out", str(tmp_path / "g.png")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "fashion_unet.onnx" in err and "--model" in err
+
+
+def test_clip_x0_bounds_the_samples(gray_model, vp_model, tmp_path, capsys):
+    _, x = _sample(gray_model, tmp_path, "--n", "16", "--steps", "10", "--clip-x0", "0.2")
+    values = x / 127.5 - 1.0
+    assert values.max() <= 0.2 + 1 / 127.5 and values.max() > 0.15
+    assert run_cli(["sample", "--model", str(vp_model), "--clip-x0", "1",
+                    "--out", str(tmp_path / "g.png"), "--quiet"]) == 2
+    assert "clip_x0" in capsys.readouterr().err
