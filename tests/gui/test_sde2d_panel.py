@@ -325,3 +325,52 @@ def test_demo_state_shows_moons_with_density_and_arrows(make_panel):
     assert panel.plot_a.image_kind == "density"         # no waiting: computed synchronously
     assert len(panel.plot_a.arrows.getData()[0]) > 0
     assert panel.overlays_settled()
+
+
+def test_a_bundled_onnx_toy_model_drives_the_learned_score(qtbot, tmp_path, monkeypatch):
+    """The real path: AppContext.toy_model loads resources/models/toy2d_<name>.onnx (float32
+    time, VP metadata) and the panel turns its eps into the learned score and error map."""
+    from onnx import TensorProto
+
+    from diffview.engine.metadata import ModelInfo
+    from diffview.gui.context import AppContext
+    from tests.engine.onnx_models import eps_model, save
+
+    vp = {"name": "vp", "beta_min": 0.1, "beta_max": 20.0, "T": 1.0}
+    info = ModelInfo(kind="points", sample_shape=(2,), time_kind="continuous", sde=vp,
+                     value_range=(-4.0, 4.0), dataset="toy:8gaussians")
+    models = tmp_path / "resources" / "models"
+    models.mkdir(parents=True)
+    # eps = 0.1 x + t: a formula the test can follow through score_from_eps
+    save(eps_model(sample_dims=("B", 2), time_type=TensorProto.FLOAT, info=info),
+         models / "toy2d_8gaussians.onnx")
+    monkeypatch.setenv("DIFFVIEW_RESOURCES", str(tmp_path / "resources"))
+    ctx = AppContext(device="cpu")
+    panel = Sde2DPanel(ctx)
+    qtbot.addWidget(panel)
+    try:
+        panel.n_spin.setValue(1000)
+        _pick(panel.dataset_combo, "8gaussians")
+        assert panel.learned_available
+        _pick(panel.score_combo, "learned")
+        panel.arrows_check.setChecked(True)
+        _pick(panel.view_combo, "error")
+        panel.time_slider.setValue(100)
+        _settle(qtbot, panel)
+        t = panel.shown_time
+        s = float(panel.sde.marginal_std(t))
+        ax, ay = panel.plot_a.arrows.getData()
+        seg = np.column_stack([ax, ay]).reshape(-1, 6, 2)
+        start, d = seg[:, 0], seg[:, 1] - seg[:, 0]
+        want = -(0.1 * start + t) / s          # VP target = trained SDE: score = -eps / s
+        cos = np.sum(d * want, axis=1) / (np.hypot(*d.T) * np.hypot(*want.T) + 1e-300)
+        assert np.all(cos[np.hypot(*d.T) > 1e-6] > 0.999)
+        xs, ys, err = panel.score_error_image()
+        gx, gy = np.meshgrid(xs, ys)
+        pts = np.column_stack([gx.ravel(), gy.ravel()])
+        exact = mixture_score(toy_mixture("8gaussians"), panel.sde, pts, t)
+        np.testing.assert_allclose(err.ravel(), np.hypot(*(-(0.1 * pts + t) / s - exact).T),
+                                   rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(panel.plot_a.image_data, err)
+    finally:
+        panel.shutdown()
