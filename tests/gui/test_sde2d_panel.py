@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
 
 from diffview.core import sde as sde_mod
 from diffview.core.mixtures import GaussianMixture, density_grid, mixture_score
@@ -267,15 +269,22 @@ def test_drawing_becomes_the_data_set(qtbot, make_panel):
         scene = vb.mapViewToScene(QPointF(x, y))
         return panel.glw.mapFromScene(scene)
 
-    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=to_widget(-2.0, 1.0))
+    def send(kind, x, button, buttons):
+        pos = QPointF(to_widget(x, 1.0))
+        ev = QMouseEvent(kind, pos, viewport.mapToGlobal(pos), button, buttons,
+                         Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(viewport, ev)
+
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    # QTest's mouseMove carries no pressed buttons, so a drag is sent as real events
+    send(QEvent.Type.MouseButtonPress, -2.0, left, left)
     for x in np.linspace(-2.0, 2.0, 30):
-        qtbot.mouseMove(viewport, to_widget(x, 1.0))
-    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=to_widget(2.0, 1.0))
-    if len(panel._drawn) < 5:    # the offscreen platform may not deliver move events: click
-        for x in np.linspace(-2.0, 2.0, 30):
-            qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=to_widget(x, 1.0))
-    assert len(panel._drawn) >= 5
+        qtbot.wait(20)                                   # pyqtgraph drops faster moves
+        send(QEvent.Type.MouseMove, x, none, left)
+    send(QEvent.Type.MouseButtonRelease, 2.0, left, none)
+    assert len(panel._drawn) >= 20                        # one point per drag event
     drawn = np.asarray(panel._drawn)
+    assert drawn[:, 0].min() < -1.5 and drawn[:, 0].max() > 1.5
     np.testing.assert_allclose(drawn[:, 1], 1.0, atol=0.1)
     qtbot.mouseClick(panel.draw_btn, Qt.MouseButton.LeftButton)   # use the drawing
     assert panel.dataset == "drawing"
