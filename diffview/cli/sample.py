@@ -252,7 +252,7 @@ def save_scatter(points: np.ndarray, path: str | Path, value_range=(-4.0, 4.0),
     draw.text((2, margin), f"{hi:g}", fill=grey)
     xs = margin + (pts[:, 0] - lo) * to_px
     ys = size - margin - (pts[:, 1] - lo) * to_px  # y axis points up
-    r = 1.5 if len(pts) > 2000 else 2.5
+    r = 1.5 if len(pts) >= 1000 else 2.5
     for x, y in zip(xs, ys, strict=True):
         draw.ellipse([x - r, y - r, x + r, y + r], fill=(31, 100, 180))
     img.save(path)
