@@ -136,18 +136,18 @@ def test_play_advances_and_pause_stops(qtbot, panel):
     assert panel.play_button.text() == "Play"
 
 
-def _write_png(path, shape, mode):
+def _write_png(path, shape):
     from PIL import Image
 
     rng = np.random.default_rng(3)
     arr = rng.integers(0, 256, size=shape, dtype=np.uint8)
-    Image.fromarray(arr, mode=mode).save(path)
+    Image.fromarray(arr).save(path)
     return arr
 
 
 def test_open_colour_image_file(qtbot, panel, tmp_path):
     path = tmp_path / "colour.png"
-    arr = _write_png(path, (60, 100, 3), "RGB")
+    arr = _write_png(path, (60, 100, 3))
     with qtbot.waitSignal(panel._loader.run_finished, timeout=10000):
         panel.open_image(path)
     assert panel.x0.shape == (3, 60, 100)
@@ -160,7 +160,7 @@ def test_open_colour_image_file(qtbot, panel, tmp_path):
 
 def test_large_grey_image_is_scaled_down_by_drop(qtbot, panel, tmp_path):
     path = tmp_path / "big.png"
-    _write_png(path, (700, 1400), "L")
+    _write_png(path, (700, 1400))
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,

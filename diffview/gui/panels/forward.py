@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -30,107 +29,29 @@ from PySide6.QtWidgets import (
 
 from diffview.core import forward as fwd
 from diffview.core.schedules import SCHEDULES, make_schedule
+from diffview.gui.panels import (
+    IMAGE_FILTER,
+    X_LEVELS,
+    histogram_density,
+    image_from_file,
+    images_to_model_range,
+    make_image_view,
+    resize_image,
+    thumbnail_icon,
+    to_display,
+)
 from diffview.gui.style import PLOT_COLORS
 from diffview.gui.workers import JobRunner, call_in_worker
 
-__all__ = ["ForwardPanel", "image_from_file", "images_to_model_range", "to_display"]
+# The image helpers are re-exported for callers that import them from here.
+__all__ = ["IMAGE_FILTER", "X_LEVELS", "ForwardPanel", "image_from_file", "images_to_model_range",
+           "to_display"]
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp);;All files (*)"
-MAX_SIDE = 512  # larger images are scaled down on load so scrubbing stays instant
 CHAIN_BUDGET_BYTES = 256 * 2**20  # every chain state is kept in memory up to this size
 CORRUPTIONS = {"noise": "Gaussian noise", "blur": "Blur (cold)", "mask": "Mask (cold)",
                "pixelate": "Pixelate (cold)"}
-X_LEVELS = (-1.0, 1.0)
-HIST_BINS, HIST_RANGE = 64, (-4.0, 4.0)
 HIST_MAX = 65536  # pixels sampled for the histogram of a large image
 NOISE_LEVELS = (-3.0, 3.0)
-
-
-# ---- image helpers shared by the panels ---------------------------------------------------
-
-def images_to_model_range(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W) or (N, H, W, C) -> float32 (N, C, H, W) in [-1, 1]."""
-    try:
-        from diffview.core.data import to_model_range
-
-        return to_model_range(images)
-    except ImportError:  # pragma: no cover - core.data not there yet
-        x = np.asarray(images, np.float32) / 127.5 - 1.0
-        return x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
-
-
-def image_from_file(path: str | Path, max_side: int = MAX_SIDE) -> np.ndarray:
-    """Load a PNG/JPEG (grey or colour, any size) as float32 (C, H, W) in [-1, 1].
-
-    Colour images keep 3 channels, grey ones 1; images larger than ``max_side`` are scaled
-    down (Lanczos) keeping their aspect ratio. Runs on a worker.
-    """
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("L", "I;16", "I", "F", "1", "LA"):
-                im = im.convert("L")
-            else:
-                im = im.convert("RGB")
-            if max(im.size) > max_side:
-                scale = max_side / max(im.size)
-                size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
-                im = im.resize(size, Image.Resampling.LANCZOS)
-            arr = np.asarray(im)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"Cannot read {Path(path).name} as an image: {exc}") from None
-    if arr.ndim == 3 and np.array_equal(arr[..., 0], arr[..., 1]) \
-            and np.array_equal(arr[..., 1], arr[..., 2]):
-        arr = arr[..., 0]  # an RGB file holding a grey picture
-    return images_to_model_range(arr[None])[0]
-
-
-def histogram_density(values: np.ndarray, bins: int = HIST_BINS,
-                      value_range: tuple[float, float] = HIST_RANGE):
-    """Like ``np.histogram(values, bins, value_range, density=True)``, several times faster."""
-    lo, hi = value_range
-    scaled = (values - lo) * (bins / (hi - lo))
-    inside = (scaled >= 0) & (scaled <= bins)
-    idx = np.minimum(scaled[inside].astype(np.intp), bins - 1)
-    counts = np.bincount(idx, minlength=bins).astype(np.float64)
-    total = counts.sum()
-    width = (hi - lo) / bins
-    density = counts / (total * width) if total else counts
-    return density, np.linspace(lo, hi, bins + 1)
-
-
-def to_display(x: np.ndarray) -> np.ndarray:
-    """(C, H, W) -> what an ImageItem shows: (H, W) for one channel, (H, W, 3) for colour."""
-    if x.shape[0] == 1:
-        return x[0]
-    return np.ascontiguousarray(np.moveaxis(x[:3], 0, -1))
-
-
-def make_image_view(layout: pg.GraphicsLayoutWidget, title: str, row: int = 0, col: int = 0):
-    """An aspect-locked, mouse-less view box with one row-major ImageItem; returns the item."""
-    vb = layout.addViewBox(row=row, col=col, lockAspect=True, enableMouse=False, invertY=True)
-    vb.setMenuEnabled(False)
-    item = pg.ImageItem(axisOrder="row-major")
-    vb.addItem(item)
-    label = pg.LabelItem(title, size="10pt")
-    layout.addItem(label, row=row + 1, col=col)
-    return item, label, vb
-
-
-def thumbnail_icon(x: np.ndarray, size: int = 56) -> QIcon:
-    """A QIcon from a (C, H, W) image in [-1, 1]."""
-    u8 = np.clip((to_display(x) + 1.0) * 127.5, 0, 255).astype(np.uint8)
-    u8 = np.ascontiguousarray(u8)
-    h, w = u8.shape[:2]
-    if u8.ndim == 2:
-        qimg = QImage(u8.data, w, h, w, QImage.Format.Format_Grayscale8)
-    else:
-        qimg = QImage(u8.data, w, h, 3 * w, QImage.Format.Format_RGB888)
-    pix = QPixmap.fromImage(qimg.copy()).scaled(
-        size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
-    return QIcon(pix)
 
 
 def demo_image(size: int = 28) -> np.ndarray:
@@ -806,21 +727,3 @@ class ForwardPanel(QWidget):
         if urls:
             self.open_image(urls[0].toLocalFile())
             event.acceptProposedAction()
-
-
-def resize_image(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Resize a (C, H, W) image in [-1, 1] to ``shape`` (C', H', W'), converting grey/colour."""
-    from PIL import Image
-
-    c, h, w = shape
-    chans = []
-    for ch in x:
-        im = Image.fromarray(ch.astype(np.float32), mode="F").resize((w, h),
-                                                                    Image.Resampling.LANCZOS)
-        chans.append(np.asarray(im, np.float32))
-    out = np.stack(chans)
-    if out.shape[0] == 3 and c == 1:
-        out = (0.299 * out[0] + 0.587 * out[1] + 0.114 * out[2])[None]
-    elif out.shape[0] == 1 and c == 3:
-        out = np.repeat(out, 3, axis=0)
-    return np.clip(out, -1.0, 1.0).astype(np.float32)

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 
 from diffview.core.samplers import make_sampler, sample_iter
 from diffview.core.schedules import make_schedule
-from diffview.gui.panels.forward import X_LEVELS, images_to_model_range, to_display
-from diffview.gui.panels.sampling import NO_MODEL_TIP, mosaic, mosaic_cell
+from diffview.gui.panels import X_LEVELS, images_to_model_range, mosaic, mosaic_cell, to_display
+from diffview.gui.panels.sampling import NO_MODEL_TIP
 from diffview.gui.workers import JobRunner
 
 __all__ = ["GridPanel", "nearest_neighbours"]

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from diffview.core.samplers import make_sampler, sample_iter
 from diffview.core.schedules import make_schedule
-from diffview.gui.panels.forward import X_LEVELS, make_image_view, to_display
+from diffview.gui.panels import X_LEVELS, make_image_view, mosaic, mosaic_cell, to_display
 from diffview.gui.style import PLOT_COLORS
 from diffview.gui.workers import JobRunner
 
@@ -43,32 +43,6 @@ KEEP_BUDGET = 192 * 2**20  # bytes for the kept trajectories (x_t and predicted 
 MOSAIC_MAX = 16          # tiles in the live mosaic
 DEFAULT_RACE = "ddpm:100, ddim:10, ddim:50, dpm++2m:10, dpm++2m:20"
 NO_MODEL_TIP = "No image model loaded: use File > Open model… (the default model is missing)"
-
-
-def mosaic(images: np.ndarray, cols: int | None = None, pad: int = 1,
-           fill: float = -1.0) -> np.ndarray:
-    """Tile (N, C, H, W) images into one (C, rows*(H+pad)-pad, cols*(W+pad)-pad) image."""
-    n, c, h, w = images.shape
-    cols = cols or max(1, math.ceil(math.sqrt(n)))
-    rows = max(1, math.ceil(n / cols))
-    out = np.full((c, rows * (h + pad) - pad, cols * (w + pad) - pad), fill, np.float32)
-    for k in range(n):
-        r, q = divmod(k, cols)
-        out[:, r * (h + pad):r * (h + pad) + h, q * (w + pad):q * (w + pad) + w] = images[k]
-    return out
-
-
-def mosaic_cell(x: float, y: float, n: int, h: int, w: int, cols: int,
-                pad: int = 1) -> tuple[int, int, int] | None:
-    """(tile, row, col) under mosaic coordinates (x, y), or None on padding/outside."""
-    if x < 0 or y < 0:
-        return None
-    q, cx = divmod(int(x), w + pad)
-    r, cy = divmod(int(y), h + pad)
-    k = r * cols + q
-    if cx >= w or cy >= h or q >= cols or k >= n:
-        return None
-    return k, cy, cx
 
 
 def parse_race_spec(text: str) -> list[tuple[str, int]]:
