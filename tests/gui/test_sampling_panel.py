@@ -123,6 +123,21 @@ def test_cancel_stops_a_run(qtbot, panel, context):
     assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
 
 
+def test_cancel_stops_inside_a_large_batch_step(qtbot, panel, context):
+    # 256 images are fed to the network in chunks of 32: a Cancel does not wait for the
+    # whole step (8 slow chunks) to finish.
+    model = SlowDenoiser(delay=0.15)
+    context.set_image_model(model)
+    panel.steps_spin.setValue(5)
+    panel.batch_spin.setValue(256)
+    with qtbot.waitSignal(panel.runner.frame_ready, timeout=20000):
+        panel.run()
+    with qtbot.waitSignal(panel.runner.run_cancelled, timeout=5000):
+        panel.cancel()
+    assert 8 <= model.calls < 16
+    assert model.calls % 8 != 0  # stopped part-way through the second step
+
+
 def test_status_bar_cancel_reaches_the_panel(qtbot, panel, context):
     context.set_image_model(SlowDenoiser(delay=0.02))
     panel.steps_spin.setValue(500)

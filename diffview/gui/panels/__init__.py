@@ -17,7 +17,7 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 __all__ = [
     "HIST_BINS", "HIST_RANGE", "IMAGE_FILTER", "MAX_SIDE", "X_LEVELS", "histogram_density",
     "image_from_file", "images_to_model_range", "make_image_view", "mosaic", "mosaic_cell",
-    "resize_image", "thumbnail_icon", "to_display",
+    "cancellable", "resize_image", "thumbnail_icon", "to_display",
 ]
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp);;All files (*)"
@@ -153,3 +153,24 @@ def resize_image(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     elif out.shape[0] == 1 and c == 3:
         out = np.repeat(out, 3, axis=0)
     return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+def cancellable(predict, token, chunk: int = 32):
+    """Wrap ``predict(x, t) -> eps`` to run in chunks of ``chunk`` samples and stop between them
+    when ``token`` is cancelled, so a Cancel lands within one chunk's inference time even for
+    a large batch. Raises :class:`~diffview.gui.workers.JobCancelled`."""
+    from diffview.gui.workers import JobCancelled
+
+    def run(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        if token.cancelled:
+            raise JobCancelled
+        if len(x) <= chunk:
+            return predict(x, t)
+        parts = []
+        for start in range(0, len(x), chunk):
+            if token.cancelled:
+                raise JobCancelled
+            parts.append(predict(x[start:start + chunk], t[start:start + chunk]))
+        return np.concatenate(parts, axis=0)
+
+    return run

@@ -26,7 +26,14 @@ from PySide6.QtWidgets import (
 
 from diffview.core.samplers import make_sampler, sample_iter
 from diffview.core.schedules import make_schedule
-from diffview.gui.panels import X_LEVELS, images_to_model_range, mosaic, mosaic_cell, to_display
+from diffview.gui.panels import (
+    X_LEVELS,
+    cancellable,
+    images_to_model_range,
+    mosaic,
+    mosaic_cell,
+    to_display,
+)
 from diffview.gui.panels.sampling import NO_MODEL_TIP
 from diffview.gui.workers import JobRunner
 
@@ -221,7 +228,7 @@ class GridPanel(QWidget):
 
         def job(token):
             x = x_T
-            for frame in sample_iter(sampler, model.predict_eps, x_T, rng):
+            for frame in sample_iter(sampler, cancellable(model.predict_eps, token), x_T, rng):
                 x = frame.x
                 yield frame.index + 1, frame.n_total
             return x_T, x

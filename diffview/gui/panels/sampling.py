@@ -31,7 +31,14 @@ from PySide6.QtWidgets import (
 
 from diffview.core.samplers import make_sampler, sample_iter
 from diffview.core.schedules import make_schedule
-from diffview.gui.panels import X_LEVELS, make_image_view, mosaic, mosaic_cell, to_display
+from diffview.gui.panels import (
+    X_LEVELS,
+    cancellable,
+    make_image_view,
+    mosaic,
+    mosaic_cell,
+    to_display,
+)
 from diffview.gui.style import PLOT_COLORS
 from diffview.gui.workers import JobRunner
 
@@ -111,7 +118,8 @@ def _sampling_job(model, sampler, x_t: np.ndarray, seed: int, start_index, keep:
         norms = {name: np.zeros(n) for name in ("‖x_t‖ rms", "‖x̂₀‖ rms", "‖Δx‖ rms")}
         prev = x_t
         k = 0
-        for k, frame in enumerate(sample_iter(sampler, model.predict_eps, x_t, rng,
+        denoise = cancellable(model.predict_eps, token)
+        for k, frame in enumerate(sample_iter(sampler, denoise, x_t, rng,
                                               start_index=start_index), start=1):
             xs[k] = frame.x[:keep]
             x0s[k - 1] = frame.x0_pred[:keep]
@@ -138,7 +146,8 @@ def _race_job(model, schedule, configs, x_T: np.ndarray, seed: int, eta: float, 
                                  n_steps=None if name == "ddpm" and n >= schedule.T else n,
                                  eta=eta, clip_x0=clip)
                     for name, n in configs]
-        gens = [sample_iter(s, model.predict_eps, x_T, np.random.default_rng((seed, 3)))
+        denoise = cancellable(model.predict_eps, token)
+        gens = [sample_iter(s, denoise, x_T, np.random.default_rng((seed, 3)))
                 for s in samplers]
         done = [0] * len(gens)
         finals = [x_T.copy() for _ in gens]
