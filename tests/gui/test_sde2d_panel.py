@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
@@ -326,14 +328,27 @@ def test_ve_zooms_to_the_cloud(make_panel):
     assert panel.plot_a.view_rect().width() > 50
 
 
-def test_demo_state_shows_moons_with_density_and_arrows(make_panel):
+def test_demo_state_shows_moons_with_density_and_arrows(qtbot, make_panel):
     panel = make_panel()
+    panel.show()
+    qtbot.waitExposed(panel)
+    _settle(qtbot, panel)                               # the layout and view range are final
+    panel.view_combo.setCurrentIndex(panel.view_combo.findData("density"))
+    # let the worker finish that overlay without delivering it (no event processing), so its
+    # result is queued when demo_state refreshes synchronously
+    time.sleep(0.8)
     panel.demo_state()
+    shown = panel.plot_a.image_data.copy()
     assert panel.dataset == "moons" and panel.mode == "forward"
     assert panel.shown_time == pytest.approx(0.1, abs=0.01)
     assert panel.plot_a.image_kind == "density"         # no waiting: computed synchronously
     assert len(panel.plot_a.arrows.getData()[0]) > 0
     assert panel.overlays_settled()
+    # results of the worker still computing for the earlier settings must not replace it
+    qtbot.wait(400)
+    np.testing.assert_allclose(panel.plot_a.image_data, shown)
+    np.testing.assert_allclose(shown, panel.density_image()[2])
+    assert len(panel.plot_a.arrows.getData()[0]) > 0
 
 
 def test_a_bundled_onnx_toy_model_drives_the_learned_score(qtbot, tmp_path, monkeypatch):

@@ -133,6 +133,8 @@ class Sde2DPanel(QWidget):
         self._overlay_pending = False
         self._overlay_dirty = False
         self._overlay_time_shown = 0.0
+        self._overlay_seq = 0         # numbers every overlay computation
+        self._overlay_seq_shown = 0   # the newest one on screen
 
         self._drawn: list[tuple[float, float]] = []
         self._drawn_mixture = None
@@ -603,7 +605,12 @@ class Sde2DPanel(QWidget):
     def _redraw(self, *_) -> None:
         view = self.view_mode
         show_points = view != "density"
+        # over a heat map, 1-pixel points let the density show through between them
+        point_size = 1.0 if view in ("both", "error") else 2.0
         a, b = self._series()
+        for plot in (self.plot_a, self.plot_b):
+            if plot.points._size != point_size:
+                plot.points.setSize(point_size)
         if self.zoom_check.isChecked():
             self._zoom_to_cloud()
         for which, plot, series in (("a", self.plot_a, a), ("b", self.plot_b, b)):
@@ -702,15 +709,22 @@ class Sde2DPanel(QWidget):
             self.context.report_status(f"2-D overlay failed: {exc}")
             return
         mixture, sde = self.mixture, self._sde
+        self._overlay_seq += 1
+        seq = self._overlay_seq
 
         def job(token):
-            return compute_overlays(request, mixture, sde, scores)
+            result = compute_overlays(request, mixture, sde, scores)
+            result["seq"] = seq
+            return result
             yield  # noqa: B901 - a generator without frames
 
         self._overlay_pending = True
         self._overlay_runner.start(job)
 
     def _apply_overlays(self, _rid: int, result: dict) -> None:
+        if result.get("seq", 0) < self._overlay_seq_shown:
+            return   # a worker result that finished after a newer synchronous refresh
+        self._overlay_seq_shown = result.get("seq", 0)
         self._overlay_pending = False
         if self._overlay_dirty:
             self._overlay_dirty = False
@@ -928,6 +942,8 @@ class Sde2DPanel(QWidget):
             names |= {"exact", "learned"}
         scores = {name: self._score(name) for name in names}
         result = compute_overlays(request, self.mixture, self._sde, scores)
+        self._overlay_seq += 1
+        result["seq"] = self._overlay_seq
         self._overlay_runner.cancel()
         self._overlay_pending = self._overlay_dirty = False
         self._overlay_timer.stop()
