@@ -223,11 +223,14 @@ def test_cancel_stops_a_reverse_run(qtbot, make_panel):
     panel.steps_spin.setValue(2000)
     qtbot.mouseClick(panel.run_btn, Qt.MouseButton.LeftButton)
     assert panel.is_busy() and panel.cancel_btn.isEnabled()
+    assert not panel.play_btn.isEnabled() and not panel.time_slider.isEnabled()
     with qtbot.waitSignal(panel._runner.run_cancelled, timeout=10_000):
         qtbot.mouseClick(panel.cancel_btn, Qt.MouseButton.LeftButton)
     assert not panel.is_busy()
     assert panel.recording is None
     assert not panel.cancel_btn.isEnabled() and panel.run_btn.isEnabled()
+    assert panel.play_btn.isEnabled() and panel.time_slider.isEnabled()
+    np.testing.assert_allclose(panel.shown_points("a"), panel.x_T, atol=1e-6)   # the start
 
 
 def test_shutdown_during_a_run_leaves_no_thread(qtbot, make_panel):
@@ -398,3 +401,14 @@ def test_a_bundled_onnx_toy_model_drives_the_learned_score(qtbot, tmp_path, monk
         np.testing.assert_allclose(panel.plot_a.image_data, err)
     finally:
         panel.shutdown()
+
+
+def test_play_runs_the_slider_to_the_end_and_stops(qtbot, make_panel):
+    panel = make_panel(n=2000)
+    panel.time_slider.setValue(panel.time_slider.maximum() - 6)
+    qtbot.mouseClick(panel.play_btn, Qt.MouseButton.LeftButton)
+    assert panel.play_btn.text() == "Pause"
+    qtbot.waitUntil(lambda: not panel.play_btn.isChecked(), timeout=5000)
+    assert panel.time_slider.value() == panel.time_slider.maximum()
+    assert panel.shown_time == pytest.approx(panel.sde.T)
+    assert panel.play_btn.text() == "Play"

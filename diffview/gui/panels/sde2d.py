@@ -821,6 +821,9 @@ class Sde2DPanel(QWidget):
     def _on_busy(self, busy: bool) -> None:
         self.cancel_btn.setEnabled(busy)
         self.time_slider.setEnabled(not busy)
+        self.play_btn.setEnabled(not busy)   # a live run drives the picture meanwhile
+        if busy:
+            self.set_playing(False)
         self._update_enabled()
 
     def _on_frame(self, _rid: int, frame: dict) -> None:
