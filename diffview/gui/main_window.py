@@ -93,6 +93,22 @@ def write_gif(frames, path: str | Path, fps: float = 20.0, min_side: int = 256) 
     return path
 
 
+def warm_up() -> None:
+    """Import, off the GUI thread, what numpy and the samplers load lazily on first use.
+
+    numpy 2 imports ``numpy.ma`` (slowly: it inspects signatures) the first time
+    ``np.unique`` runs. Done by a sampling job mid-run, that import holds Python's import lock
+    and stalls the GUI thread for a quarter of a second whenever it imports anything itself.
+    """
+    import numpy.ma  # noqa: F401
+    import numpy.random  # noqa: F401
+
+    from diffview.core.samplers import make_sampler
+    from diffview.core.schedules import make_schedule
+
+    make_sampler("ddim", make_schedule("linear", 100), n_steps=10)
+
+
 def load_model_job(path: Path, device: str):
     """A worker job that opens and checks an ONNX model (never on the GUI thread)."""
 
@@ -145,6 +161,9 @@ class MainWindow(QMainWindow):
         self._export_runner.run_finished.connect(self._on_export_done)
         self._export_runner.run_failed.connect(
             lambda _rid, msg: self._job_done("Export GIF", "Export failed", msg))
+
+        self._warm_runner = JobRunner("warm-up", self)
+        self._warm_runner.start(call_in_worker(warm_up))
 
         self._build_status_bar()
         self._build_panels(panel_classes if panel_classes is not None
@@ -767,7 +786,8 @@ class MainWindow(QMainWindow):
                     fn()
                 except Exception:  # noqa: BLE001
                     log.exception("shutdown of panel %s failed", name)
-        for runner in (self._model_runner, self._data_runner, self._export_runner):
+        for runner in (self._model_runner, self._data_runner, self._export_runner,
+                       self._warm_runner):
             runner.shutdown()
 
     def close_error_boxes(self) -> None:

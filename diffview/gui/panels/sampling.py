@@ -101,15 +101,27 @@ class RaceResult:
     nfe: list
 
 
-def _sampling_job(model, sampler, x_t: np.ndarray, seed: int, start_index, keep: int,
+def keep_count(batch: int, sample_nbytes: int, n_steps: int) -> int:
+    """How many trajectories of a batch to keep: all up to KEEP_MAX, within KEEP_BUDGET."""
+    per_image = 2 * sample_nbytes * (n_steps + 1)
+    return int(max(1, min(batch, KEEP_MAX, KEEP_BUDGET // per_image)))
+
+
+def _sampling_job(model, make_sampler_fn, x_t: np.ndarray, seed: int, start_index,
                   description: str):
-    """A JobRunner job: run the sampler, yield frames for display, return a RunResult."""
+    """A JobRunner job: run the sampler, yield frames for display, return a RunResult.
+
+    The sampler is built here, on the worker: its first construction imports parts of numpy
+    lazily, which would otherwise stall the GUI thread.
+    """
 
     def job(token):
+        sampler = make_sampler_fn()
         rng = np.random.default_rng((seed, 2))
         ts = sampler.timesteps
         first = 0 if start_index is None else int(np.searchsorted(-ts, -start_index, "left"))
         n = max(1, ts.size - min(first, ts.size - 1))
+        keep = keep_count(len(x_t), x_t[0].nbytes, n)
         shape = (n + 1, keep) + x_t.shape[1:]
         xs = np.empty(shape, np.float32)
         x0s = np.empty(shape, np.float32)
@@ -131,7 +143,8 @@ def _sampling_job(model, sampler, x_t: np.ndarray, seed: int, start_index, keep:
             yield (k, n, frame.t_index, frame.x[:MOSAIC_MAX], frame.x0_pred[:MOSAIC_MAX])
         x0s[k] = xs[k]
         return RunResult(xs[:k + 1], x0s[:k + 1], t_indices[:k], prev,
-                         {key: v[:k] for key, v in norms.items()}, description, seed,
+                         {key: v[:k] for key, v in norms.items()},
+                         description.format(n=n), seed,
                          int(sampler.nfe if start_index is None else k))
 
     return job
@@ -422,13 +435,6 @@ class SamplingPanel(QWidget):
         elif name == "ddim" and self.steps_spin.value() > 200:
             self.steps_spin.setValue(50)
 
-    def _make_sampler(self, schedule):
-        name = self.sampler_combo.currentData()
-        steps = self.steps_spin.value()
-        n = None if name == "ddpm" and steps >= schedule.T else steps
-        return make_sampler(name, schedule, n_steps=n, eta=self.eta_spin.value(),
-                            clip_x0=self.clip_check.isChecked())
-
     def _schedule(self):
         info = self.context.image_model.info
         return make_schedule(info.schedule, int(info.T))
@@ -442,24 +448,28 @@ class SamplingPanel(QWidget):
             self.context.report_status(problem)
             return None
         model = self.context.image_model
-        schedule = self._schedule()
-        sampler = self._make_sampler(schedule)
+        info = model.info
+        name, steps = self.sampler_combo.currentData(), self.steps_spin.value()
+        eta, clip = self.eta_spin.value(), self.clip_check.isChecked()
+
+        def make():
+            schedule = make_schedule(info.schedule, int(info.T))
+            n = None if name == "ddpm" and steps >= schedule.T else steps
+            return make_sampler(name, schedule, n_steps=n, eta=eta, clip_x0=clip)
+
         seed = self.seed_spin.value()
         batch = self.batch_spin.value()
-        shape = tuple(model.info.sample_shape)
+        shape = tuple(info.sample_shape)
         if x_T is None:
             x_T = np.random.default_rng(seed).standard_normal((batch,) + shape,  # noqa: N806
                                                                dtype=np.float32)
         x_T = np.ascontiguousarray(x_T, np.float32)  # noqa: N806
-        n_steps = len(sampler.timesteps)
-        per_step = 2 * x_T[0].nbytes
-        keep = int(max(1, min(x_T.shape[0], KEEP_MAX, KEEP_BUDGET // (per_step * (n_steps + 1)))))
         desc = self.sampler_combo.currentText()
-        if self.sampler_combo.currentData() == "ddim":
-            desc += f" η={self.eta_spin.value():g}"
-        if self.clip_check.isChecked():
+        if name == "ddim":
+            desc += f" η={eta:g}"
+        if clip:
             desc += ", x̂₀ clipped"
-        desc += f", {n_steps} steps, seed {seed}"
+        desc += ", {n} steps" + f", seed {seed}"
         if start_index is not None:
             desc += f", restoring from t index {start_index}"
         self._restore_from = start_index
@@ -471,11 +481,10 @@ class SamplingPanel(QWidget):
         self.sample_spin.setRange(-1, -1)
         self._show_images(x_T[:MOSAIC_MAX], None)
         self.step_label.setText("running…")
-        self.info_label.setText(f"Running {desc}")
+        self.info_label.setText("Running " + desc.format(n=min(steps, int(info.T))))
         self._clear_curves()
-        self.context.report_progress("Sampling", 0, n_steps)
-        return self.runner.start(_sampling_job(model, sampler, x_T, seed, start_index, keep,
-                                               desc))
+        self.context.report_progress("Sampling", 0, 0)
+        return self.runner.start(_sampling_job(model, make, x_T, seed, start_index, desc))
 
     def animation_source(self):
         """A function returning the last run's steps as (C, H, W) mosaics (x_t | x0), or None."""
