@@ -178,3 +178,20 @@ def test_main_dispatches_before_the_gui(monkeypatch, argv):
 
     assert main(argv) == 0
     assert calls == [argv]
+
+
+def test_window_check_fails_when_a_panel_is_missing(tmp_path):
+    # As in a build that left a panel module out: the window still opens, the check fails.
+    code = ("import sys\n"
+            "sys.modules['diffview.gui.panels.grid'] = None\n"
+            "from diffview.__main__ import main\n"
+            "sys.exit(main(['--self-test', '--check', 'window']))\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               DIFFVIEW_SETTINGS_DIR=str(tmp_path / "settings"),
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    line = lines_by_check(proc.stdout)["window"]
+    assert line.startswith("FAIL window: RuntimeError: 4 of 5 panels loaded; missing: "
+                           "diffview.gui.panels.grid"), line
