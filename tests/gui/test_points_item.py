@@ -68,8 +68,10 @@ def _pixel_at(plot, x, y):
     return c.red(), c.green(), c.blue()
 
 
-def test_points_are_painted_where_they_are_in_their_group_colour(qtbot, plot):
+@pytest.mark.parametrize("threshold", [10**9, 0], ids=["drawPoints", "raster"])
+def test_points_are_painted_where_they_are_in_their_group_colour(qtbot, plot, threshold):
     item = PointsItem(size=5.0, colors=(RED, GREEN))
+    item.raster_threshold = threshold
     plot.addItem(item)
     item.setData(np.array([[-1.0, 0.0], [1.0, 0.0]]), np.array([0, 1]))
     plot.setRange(xRange=(-2, 2), yRange=(-2, 2), padding=0)

@@ -222,6 +222,9 @@ class PointsItem(pg.GraphicsObject):
         if clip.isEmpty():
             dev = painter.device()
             clip = QtCore.QRectF(0, 0, dev.width(), dev.height())
+        # only the part of the view the points cover: a smaller image to clear and blit
+        pad = self._size + 1.0
+        clip = clip.intersected(tr.mapRect(self._bounds).adjusted(-pad, -pad, pad, pad))
         x0, y0 = int(np.floor(clip.left())), int(np.floor(clip.top()))
         w, h = int(np.ceil(clip.right())) - x0, int(np.ceil(clip.bottom())) - y0
         if w <= 0 or h <= 0:

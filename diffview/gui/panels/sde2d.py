@@ -75,6 +75,7 @@ DENSITY_GRID = 96           # heat-map resolution (pixels per side)
 ARROW_GRID = 21             # score arrows per side
 ERROR_GRID = 64
 JOB_NAME = "2-D SDE"
+LABEL_INTERVAL_MS = 150
 NO_MODEL_TIP = ("No trained 2-D network for this data set (resources/models/toy2d_{name}.onnx "
                 "is missing), so only the exact score is available.")
 
@@ -157,6 +158,11 @@ class Sde2DPanel(QWidget):
         self._overlay_timer.setSingleShot(True)
         self._overlay_timer.setInterval(40)
         self._overlay_timer.timeout.connect(self._refresh_overlays)
+        self._label_timer = QTimer(self)
+        self._label_timer.setSingleShot(True)
+        self._label_timer.setInterval(LABEL_INTERVAL_MS)
+        self._label_timer.timeout.connect(self._on_label_timer)
+        self._label_dirty = False
         self.plot_a.view.sigRangeChanged.connect(lambda *_: self._overlay_timer.start())
 
         self._on_dataset_changed()
@@ -305,7 +311,7 @@ class Sde2DPanel(QWidget):
         self.time_slider = QSlider(Qt.Orientation.Horizontal)
         self.time_slider.setToolTip("Time t of the frame shown (replay of the last run).")
         self.time_label = QLabel()
-        self.time_label.setMinimumWidth(300)
+        self.time_label.setFixedWidth(300)   # a fixed size: new text does not relayout
         bar.addWidget(QLabel("t"))
         bar.addWidget(self.time_slider, 1)
         bar.addWidget(self.time_label)
@@ -764,6 +770,20 @@ class Sde2DPanel(QWidget):
             s = float(self._sde.marginal_std(t))
             self.time_label.setText(f"t = {t:.3g} / {self._sde.T:g}   m(t) = {m:.3f}   "
                                     f"s(t) = {s:.3f}")
+        # The word-wrapped info label relayouts the control column on every change (~10 ms):
+        # while frames stream, refresh it at most every LABEL_INTERVAL_MS.
+        if self._label_timer.isActive():
+            self._label_dirty = True
+            return
+        self._label_timer.start()
+        self._update_info()
+
+    def _on_label_timer(self) -> None:
+        if self._label_dirty:
+            self._label_dirty = False
+            self._update_info()
+
+    def _update_info(self) -> None:
         x = self._shown.get("a")
         lines = [f"{DATASET_LABELS[self.dataset]}, {x.shape[0] if x is not None else 0:,} points"]
         if x is not None and x.shape[0]:
@@ -955,6 +975,7 @@ class Sde2DPanel(QWidget):
     def shutdown(self) -> None:
         self._play_timer.stop()
         self._overlay_timer.stop()
+        self._label_timer.stop()
         self._runner.shutdown()
         self._overlay_runner.shutdown()
 
