@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -641,7 +641,8 @@ class SamplingPanel(QWidget):
                                 f" {result.nfe} network calls each. Drag the timeline to "
                                 "replay; click a pixel to follow it.")
         self.run_completed.emit(result)
-        self.context.samples_changed.emit(result)
+        # Other panels redraw on the next turn of the event loop, not in this one.
+        QTimer.singleShot(0, lambda: self.context.samples_changed.emit(result))
 
     def _on_failed(self, _rid: int, message: str) -> None:
         self.context.report_progress("Sampling", 1, 1)
