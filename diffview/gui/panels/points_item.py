@@ -77,8 +77,9 @@ class PointsItem(pg.GraphicsObject):
     Notes
     -----
     ``setData(pos, groups=None)``: ``pos`` is (N, 2); ``groups`` an optional (N,) int array of
-    indices into ``colors``.  Non-finite rows are dropped.  Each call copies the coordinates into
-    the polygons (a few ms for 200k points) and schedules one repaint.  Below
+    indices into ``colors``; it is remembered by identity, so pass a new array (not the same one
+    changed in place) when the labels change.  Non-finite rows are dropped.  Each call copies
+    the coordinates into the polygons (a few ms for 200k points) and schedules one repaint.  Below
     :attr:`raster_threshold` points each group is one ``drawPoints`` call; above it the points
     are stamped into an image with numpy (drawPoints slows down with heavy overdraw: 190 ms for
     200k points against ~10 ms for the image).
@@ -94,6 +95,8 @@ class PointsItem(pg.GraphicsObject):
         self._groups: list[_Group] = []
         self._bounds = QtCore.QRectF()
         self._xy = np.zeros((0, 2))
+        self._mask_source = None
+        self._masks: list[np.ndarray] = []
         self.setColors(colors)
 
     # -- public API --------------------------------------------------------------------------
@@ -110,6 +113,7 @@ class PointsItem(pg.GraphicsObject):
             pen.setCosmetic(True)
             pen.setCapStyle(QtCore.Qt.PenCapStyle.SquareCap)
             self._groups.append(_Group(pen))
+        self._mask_source = None
         self.setData(self._xy)
 
     def setSize(self, size: float) -> None:  # noqa: N802
@@ -135,9 +139,13 @@ class PointsItem(pg.GraphicsObject):
             for g in self._groups[1:]:
                 g.fill(xy[:0])
         else:
-            groups = np.asarray(groups)
-            for k, g in enumerate(self._groups):
-                g.fill(xy[groups == k])
+            if groups is not self._mask_source or self._masks[0].shape[0] != xy.shape[0]:
+                # the same labels usually come with every frame: compare them once
+                labels = np.asarray(groups)
+                self._masks = [labels == k for k in range(len(self._groups))]
+                self._mask_source = groups
+            for mask, g in zip(self._masks, self._groups, strict=True):
+                g.fill(xy[mask])
         self._update_bounds()
 
     def data(self) -> np.ndarray:

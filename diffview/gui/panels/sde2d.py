@@ -148,6 +148,10 @@ class Sde2DPanel(QWidget):
         self._sde = sde_mod.make_sde("vp")
         self._shown: dict[str, np.ndarray] = {}
         self._shown_trails: dict | None = None
+        self._group_ref = None
+        self._group_labels = None
+        self._mcmc_key = None
+        self._mcmc_x0 = np.zeros((0, 2))
         self._shown_time = 0.0
 
         self._build_ui()
@@ -564,9 +568,13 @@ class Sde2DPanel(QWidget):
         return float(rec.times[index]), xs, trails
 
     def _mcmc_start(self) -> np.ndarray:
-        """Chains start from a wide Gaussian N(0, 2² I), seeded like the data."""
-        n = self.n_spin.value()
-        return 2.0 * np.random.default_rng((self.seed_spin.value(), 3)).standard_normal((n, 2))
+        """Chains start from a wide Gaussian N(0, 2² I), seeded like the data (cached)."""
+        key = (self.n_spin.value(), self.seed_spin.value())
+        if self._mcmc_key != key:
+            rng = np.random.default_rng((key[1], 3))
+            self._mcmc_x0 = 2.0 * rng.standard_normal((key[0], 2))
+            self._mcmc_key = key
+        return self._mcmc_x0
 
     def show_frame(self, index: int) -> None:
         """Draw slider position ``index``: points, overlays, labels."""
@@ -587,7 +595,10 @@ class Sde2DPanel(QWidget):
             self._x0 if self.mode == "forward" else self._mcmc_start())
         if ref.shape[0] != n:
             return None
-        return (ref[:, 0] > 0).astype(np.int8)
+        if ref is not self._group_ref:   # recomputed only when the reference cloud changes
+            self._group_ref = ref
+            self._group_labels = (ref[:, 0] > 0).astype(np.int8)
+        return self._group_labels
 
     def _on_zoom_toggled(self, on: bool) -> None:
         if on:
