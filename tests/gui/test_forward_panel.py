@@ -196,3 +196,21 @@ def test_state_round_trip(qtbot, context, panel):
         np.testing.assert_array_equal(shown(other), shown(panel))
     finally:
         other.shutdown()
+
+
+def test_denoise_from_here_adapts_a_colour_image_to_the_model(qtbot, panel, context, tmp_path,
+                                                             tiny_denoiser):
+    context.set_image_model(tiny_denoiser)
+    panel.T_spin.setValue(500)  # a schedule that differs from the model's (linear, T=1000)
+    path = tmp_path / "colour.png"
+    _write_png(path, (60, 100, 3))
+    with qtbot.waitSignal(panel._loader.run_finished, timeout=10000):
+        panel.open_image(path)
+    panel.slider.setValue(200)
+    with qtbot.waitSignal(context.denoise_requested) as blocker:
+        panel.request_denoise()
+    x_t, t_index = blocker.args
+    assert x_t.shape == (1, 28, 28) and x_t.dtype == np.float32
+    model_sched = make_schedule("linear", 1000)
+    ab = panel.schedule.alpha_bars[199]
+    assert t_index == int(np.argmin(np.abs(model_sched.alpha_bars - ab)))

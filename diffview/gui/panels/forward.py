@@ -174,6 +174,8 @@ class ForwardPanel(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         self.images = pg.GraphicsLayoutWidget()
         self.images.setMinimumSize(260, 180)
+        self.images.setToolTip("Left: x_t. Right: the noise ε held fixed (for a cold "
+                               "degradation: what it changed, x_t − x_0)")
         self.xt_item, self.xt_label, _ = make_image_view(self.images, "x_t", 0, 0)
         self.noise_item, self.noise_label, _ = make_image_view(self.images, "noise ε", 0, 1)
         self.images.ci.layout.setColumnStretchFactor(0, 3)
@@ -670,7 +672,7 @@ class ForwardPanel(QWidget):
             self.coef_label.setText(f"√ᾱ_t = {a:.4f}   √(1−ᾱ_t) = {s:.4f}")
         else:
             self._show_noise(self._xt - self._x0, None,
-                             "x_t − x_0 (what the degradation changed)", (-2.0, 2.0))
+                             "change x_t − x_0", (-2.0, 2.0))
             self.coef_label.setText(f"severity t/T = {step / self._schedule.T:.3f}")
         self.xt_label.setText(f"x_t at t = {step}" + (" (chain)" if chain else ""))
         for line in self.cursors:
