@@ -45,6 +45,9 @@ NN_CHUNK = 4096  # training images per distance block (bounds the worker's memor
 def nearest_neighbours(samples: np.ndarray, train: np.ndarray, token=None):
     """Index and L2 distance of the nearest ``train`` image for each sample.
 
+    The search runs in float32 blocks (||a||² − 2ab + ||b||², one matrix product per block);
+    the distances returned are recomputed exactly in float64 for the images found.
+
     Parameters
     ----------
     samples : (B, C, H, W) float
@@ -55,21 +58,23 @@ def nearest_neighbours(samples: np.ndarray, train: np.ndarray, token=None):
     -------
     (index (B,) int64, distance (B,) float64)
     """
-    a = samples.reshape(len(samples), -1).astype(np.float64)
-    a2 = (a * a).sum(axis=1)
-    best = np.full(len(a), np.inf)
+    a = np.ascontiguousarray(samples.reshape(len(samples), -1), dtype=np.float32)
+    a2 = np.einsum("ij,ij->i", a, a)
+    best = np.full(len(a), np.inf, np.float32)
     arg = np.zeros(len(a), np.int64)
     for start in range(0, len(train), NN_CHUNK):
         if token is not None:
             token.raise_if_cancelled()
-        b = train[start:start + NN_CHUNK].reshape(-1, a.shape[1]).astype(np.float64)
-        d2 = a2[:, None] - 2.0 * a @ b.T + (b * b).sum(axis=1)[None, :]
+        b = np.asarray(train[start:start + NN_CHUNK], np.float32).reshape(-1, a.shape[1])
+        d2 = (a2[:, None] - 2.0 * (a @ b.T)) + np.einsum("ij,ij->i", b, b)[None, :]
         j = d2.argmin(axis=1)
         v = d2[np.arange(len(a)), j]
         better = v < best
         best[better] = v[better]
         arg[better] = j[better] + start
-    return arg, np.sqrt(np.maximum(best, 0.0))
+    diff = samples.reshape(len(samples), -1).astype(np.float64) \
+        - train[arg].reshape(len(arg), -1).astype(np.float64)
+    return arg, np.sqrt((diff * diff).sum(axis=1))
 
 
 @functools.lru_cache(maxsize=1)
