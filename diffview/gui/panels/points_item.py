@@ -22,19 +22,19 @@ __all__ = ["PointsItem"]
 class _Group:
     """One colour: a QPolygonF whose buffer we fill in place, plus its pen."""
 
-    __slots__ = ("pen", "poly", "count", "view", "xy", "dev", "dev_view")
+    __slots__ = ("pen", "poly", "count", "view", "dev", "dev_view")
 
     def __init__(self, pen: QtGui.QPen) -> None:
         self.pen = pen
         self.poly = QtGui.QPolygonF()
         self.count = 0
         self.view: np.ndarray | None = None
-        self.xy = np.zeros((0, 2))
         self.dev = QtGui.QPolygonF()           # the same points in device pixels, for paint()
         self.dev_view: np.ndarray | None = None
 
-    def fill(self, xy: np.ndarray) -> None:
-        n = int(xy.shape[0])
+    def fill(self, xy: np.ndarray, index: np.ndarray | None = None) -> None:
+        """Copy ``xy`` (or its rows ``index``) into the polygon, resizing it if needed."""
+        n = int(xy.shape[0] if index is None else index.shape[0])
         if n != self.count or self.view is None:
             # Qt keeps the allocation when a QPolygonF shrinks, so resizing to exactly n is
             # cheap; the numpy views must be taken again because the buffers may move.
@@ -47,9 +47,11 @@ class _Group:
             self.view = fn.ndarray_from_qpolygonf(self.poly) if n else None
             self.dev_view = fn.ndarray_from_qpolygonf(self.dev) if n else None
             self.count = n
-        self.xy = xy
-        if n:
+        if n and index is None:
             self.view[:] = xy
+        elif n:
+            # straight into the polygon's memory (boolean-mask indexing would copy twice)
+            np.take(xy, index, axis=0, out=self.view)
 
     def device_polygon(self, tr: QtGui.QTransform) -> QtGui.QPolygonF:
         """The points mapped through the affine ``tr`` into the device buffer."""
@@ -96,7 +98,8 @@ class PointsItem(pg.GraphicsObject):
         self._bounds = QtCore.QRectF()
         self._xy = np.zeros((0, 2))
         self._mask_source = None
-        self._masks: list[np.ndarray] = []
+        self._masks: list[np.ndarray] = []     # row indices of each group
+        self._n_labelled = -1
         self.setColors(colors)
 
     # -- public API --------------------------------------------------------------------------
@@ -139,13 +142,14 @@ class PointsItem(pg.GraphicsObject):
             for g in self._groups[1:]:
                 g.fill(xy[:0])
         else:
-            if groups is not self._mask_source or self._masks[0].shape[0] != xy.shape[0]:
-                # the same labels usually come with every frame: compare them once
+            if groups is not self._mask_source or self._n_labelled != xy.shape[0]:
+                # the same labels usually come with every frame: sort them out once
                 labels = np.asarray(groups)
-                self._masks = [labels == k for k in range(len(self._groups))]
+                self._masks = [np.flatnonzero(labels == k) for k in range(len(self._groups))]
                 self._mask_source = groups
-            for mask, g in zip(self._masks, self._groups, strict=True):
-                g.fill(xy[mask])
+                self._n_labelled = xy.shape[0]
+            for index, g in zip(self._masks, self._groups, strict=True):
+                g.fill(xy, index)
         self._update_bounds()
 
     def data(self) -> np.ndarray:
@@ -249,10 +253,10 @@ class PointsItem(pg.GraphicsObject):
             if not g.count:
                 continue
             g.device_polygon(tr)
-            ij = g.dev_view - origin
-            np.floor(ij, out=ij)
-            ix = ij[:, 0].astype(np.int64)
-            iy = ij[:, 1].astype(np.int64)
+            # truncation equals floor for every point inside the image (coordinates >= 0 there);
+            # points just left of it may round onto the margin, which the clip hides
+            ij = (g.dev_view - origin).astype(np.int64)
+            ix, iy = ij[:, 0], ij[:, 1]
             ok = (ix >= 0) & (ix <= pw - size) & (iy >= 0) & (iy <= ph - size)
             base = (iy * pw + ix)[ok]
             argb = np.uint32(g.pen.color().rgba())

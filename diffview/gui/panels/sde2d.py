@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -76,6 +77,7 @@ ARROW_GRID = 21             # score arrows per side
 ERROR_GRID = 64
 JOB_NAME = "2-D SDE"
 LABEL_INTERVAL_MS = 150
+OVERLAY_MIN_INTERVAL_MS = 100
 NO_MODEL_TIP = ("No trained 2-D network for this data set (resources/models/toy2d_{name}.onnx "
                 "is missing), so only the exact score is available.")
 
@@ -133,6 +135,7 @@ class Sde2DPanel(QWidget):
         self._overlay_runner.run_failed.connect(self._overlay_failed)
         self._overlay_pending = False
         self._overlay_dirty = False
+        self._overlay_started = 0.0
         self._overlay_time_shown = 0.0
         self._overlay_seq = 0         # numbers every overlay computation
         self._overlay_seq_shown = 0   # the newest one on screen
@@ -167,7 +170,7 @@ class Sde2DPanel(QWidget):
         self._label_timer.setInterval(LABEL_INTERVAL_MS)
         self._label_timer.timeout.connect(self._on_label_timer)
         self._label_dirty = False
-        self.plot_a.view.sigRangeChanged.connect(lambda *_: self._overlay_timer.start())
+        self.plot_a.view.sigRangeChanged.connect(lambda *_: self._overlay_timer.start(40))
 
         self._on_dataset_changed()
         self._update_enabled()
@@ -703,6 +706,13 @@ class Sde2DPanel(QWidget):
         thread that would cap an animation at a few frames per second.
         """
         self._overlay_timer.stop()   # a range change just queued this refresh: done now
+        animating = self._play_timer.isActive() or self.is_busy()
+        wait_ms = OVERLAY_MIN_INTERVAL_MS - (time.perf_counter() - self._overlay_started) * 1e3
+        if animating and wait_ms > 0:
+            # while frames stream, overlays refresh at most ~10 times a second: on a 2-core
+            # machine the worker would otherwise take the CPU the frames need
+            self._overlay_timer.start(max(1, int(wait_ms)))
+            return
         if self._overlay_pending:
             # one computation at a time: the newest request starts when the running one ends
             # (starting it now would only queue work whose result is dropped)
@@ -736,6 +746,7 @@ class Sde2DPanel(QWidget):
             yield  # noqa: B901 - a generator without frames
 
         self._overlay_pending = True
+        self._overlay_started = time.perf_counter()
         self._overlay_runner.start(job)
 
     def _apply_overlays(self, _rid: int, result: dict) -> None:
