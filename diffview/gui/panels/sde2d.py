@@ -111,6 +111,8 @@ class Sde2DPanel(QWidget):
         A forward/reverse/MCMC run finished and its recording is ready to replay.
     overlays_updated()
         New heat maps / arrows are on screen (they are computed on a worker thread).
+    learned_changed(bool)
+        The data set's trained network finished loading (True) or does not exist (False).
     """
 
     panel_name = "sde2d"
@@ -119,6 +121,7 @@ class Sde2DPanel(QWidget):
     frame_shown = Signal(int)
     run_completed = Signal(str)
     overlays_updated = Signal()
+    learned_changed = Signal(bool)
 
     def __init__(self, context, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -130,6 +133,9 @@ class Sde2DPanel(QWidget):
         self._runner.run_cancelled.connect(self._on_cancelled)
         self._runner.busy_changed.connect(self._on_busy)
         context.cancel_requested.connect(self._on_cancel_requested)
+        self._model_loader = JobRunner("sde2d-model", self)
+        self._model_loader.run_finished.connect(self._on_model_loaded)
+        self._wanted_learned: tuple[str | None, str | None] | None = None
         self._overlay_runner = JobRunner("sde2d-overlays", self, max_fps=30)
         self._overlay_runner.run_finished.connect(self._apply_overlays)
         self._overlay_runner.run_failed.connect(self._overlay_failed)
@@ -415,24 +421,77 @@ class Sde2DPanel(QWidget):
 
     # ---- setup changes ----------------------------------------------------------------------
     def _on_dataset_changed(self, *_) -> None:
+        """New p₀: new samples now; its trained network (if any) loads on a worker."""
         name = self.dataset
-        model = None
-        if name != DRAWING:
-            try:
-                model = self.context.toy_model(name)
-            except Exception as exc:  # noqa: BLE001 - a broken model must not break the panel
-                self.context.report_status(f"2-D network for {name} not usable: {exc}")
+        loading = name != DRAWING
+        self._set_learned_model(None, name, loading)
+        if loading:
+            ctx = self.context
+
+            def job(token):
+                try:
+                    return name, ctx.toy_model(name), ""
+                except Exception as exc:  # noqa: BLE001 - a broken model must not break the panel
+                    return name, None, str(exc)
+                yield  # noqa: B901 - a generator without frames
+
+            self._model_loader.start(job)
+        self._on_samples_changed()
+
+    def _on_model_loaded(self, _rid: int, result) -> None:
+        name, model, error = result
+        if error:
+            self.context.report_status(f"2-D network for {name} not usable: {error}")
+        if name != self.dataset:
+            return
+        self._set_learned_model(model, name, loading=False)
+        self._update_enabled()
+        self._redraw()
+        self.learned_changed.emit(model is not None)
+
+    def _set_learned_model(self, model, name: str, loading: bool) -> None:
+        """Enable the learned-score choices when ``model`` exists; remember the user's choice
+        while a model loads so it comes back when the model is there."""
         self._learned_model = model
-        tip = "" if model is not None else NO_MODEL_TIP.format(name=name)
+        if model is not None:
+            tip = ""
+        elif loading:
+            tip = "Loading the trained 2-D network…"
+        else:
+            tip = NO_MODEL_TIP.format(name=name)
         for key in ("learned", "both"):
             _set_item_enabled(self.score_combo, key, model is not None, tip)
         _set_item_enabled(self.view_combo, "error", model is not None, tip)
         if model is None:
-            if self.score_source != "exact":
+            wanted_score = self.score_source if self.score_source != "exact" else None
+            wanted_view = "error" if self.view_mode == "error" else None
+            if loading and (wanted_score or wanted_view):
+                self._wanted_learned = (wanted_score, wanted_view)
+            elif not loading:
+                self._wanted_learned = None
+            self.score_combo.blockSignals(True)
+            self.view_combo.blockSignals(True)
+            if wanted_score:
                 self.score_combo.setCurrentIndex(self.score_combo.findData("exact"))
-            if self.view_mode == "error":
+            if wanted_view:
                 self.view_combo.setCurrentIndex(self.view_combo.findData("both"))
-        self._on_samples_changed()
+            self.score_combo.blockSignals(False)
+            self.view_combo.blockSignals(False)
+        elif self._wanted_learned is not None:
+            score, view = self._wanted_learned
+            self._wanted_learned = None
+            self.score_combo.blockSignals(True)
+            self.view_combo.blockSignals(True)
+            if score:
+                self.score_combo.setCurrentIndex(self.score_combo.findData(score))
+            if view:
+                self.view_combo.setCurrentIndex(self.view_combo.findData(view))
+            self.score_combo.blockSignals(False)
+            self.view_combo.blockSignals(False)
+
+    def learned_loading(self) -> bool:
+        """True while the data set's trained network is being looked up (for tests)."""
+        return self._model_loader.is_busy()
 
     def _on_sde_changed(self, *_) -> None:
         self._sde = sde_mod.make_sde(self.sde_combo.currentData())
@@ -1000,6 +1059,7 @@ class Sde2DPanel(QWidget):
         self._label_timer.stop()
         self._runner.shutdown()
         self._overlay_runner.shutdown()
+        self._model_loader.shutdown()
 
     def to_state(self) -> dict:
         return {"mode": self.mode, "dataset": self.dataset, "sde": self.sde_combo.currentData(),
@@ -1033,10 +1093,16 @@ class Sde2DPanel(QWidget):
         pick(self.dataset_combo, state.get("dataset", "double_gaussian"))
         pick(self.forward_combo, state.get("forward", "exact"))
         pick(self.reverse_combo, state.get("reverse", "sde"))
-        if self.learned_available:
-            pick(self.score_combo, state.get("score", "exact"))
+        score = state.get("score", "exact")
+        view = state.get("view", "both")
+        if self.learned_available or score == "exact":
+            pick(self.score_combo, score)
+        elif self.learned_loading():
+            # the network is still loading: _set_learned_model picks these when it is there
+            self._wanted_learned = (score, view if view == "error" else None)
         self.mcmc_step_spin.setValue(float(state.get("mcmc_step", 0.3)))
-        pick(self.view_combo, state.get("view", "both"))
+        if view != "error" or self.learned_available:
+            pick(self.view_combo, view)
         self.arrows_check.setChecked(bool(state.get("arrows", False)))
         self.trails_check.setChecked(bool(state.get("trails", False)))
         self.zoom_check.setChecked(bool(state.get("zoom", self.zoom_check.isChecked())))
