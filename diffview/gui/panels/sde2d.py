@@ -14,93 +14,44 @@ thousand points).
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import time
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QStandardItemModel
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QScrollArea,
-    QSlider,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QComboBox, QWidget
 
 from diffview.core import sde as sde_mod
-from diffview.core.mixtures import density_grid, mixture_score
 from diffview.core.toy2d import toy_mixture
 from diffview.gui.panels._sde2d_compute import (
     Recording,
-    compute_overlays,
     forward_em_job,
-    grid_points,
-    learned_score_fn,
     mcmc_job,
     mixture_from_drawing,
     reverse_job,
 )
-from diffview.gui.panels._sde2d_view import CloudPlot
+from diffview.gui.panels._sde2d_overlays import OverlaysMixin
+from diffview.gui.panels._sde2d_ui import (  # noqa: F401 - re-exported names
+    DATASET_LABELS,
+    DRAWING,
+    EXACT_FRAMES,
+    FORWARD_METHODS,
+    JOB_NAME,
+    LABEL_INTERVAL_MS,
+    MODES,
+    NO_MODEL_TIP,
+    REVERSE_METHODS,
+    SCORES,
+    SDE_LABELS,
+    VIEWS,
+    build_ui,
+    set_item_enabled,
+)
 from diffview.gui.workers import JobRunner
 
 __all__ = ["Sde2DPanel", "MODES", "SDE_LABELS", "VIEWS"]
 
-DRAWING = "drawing"
-DATASET_LABELS = {"double_gaussian": "Double Gaussian", "moons": "Two moons",
-                  "8gaussians": "8 Gaussians", "spiral": "Spiral",
-                  "checkerboard": "Checkerboard", "rings": "Rings", DRAWING: "My drawing"}
-SDE_LABELS = {"brownian": "Brownian  dx = dW", "vp": "VP  dx = -β/2 x dt + √β dW",
-              "ve": "VE  dx = √(dσ²/dt) dW", "ou": "OU  dx = -x dt + √2 dW"}
-MODES = {"forward": "Forward: data → noise", "reverse": "Reverse: noise → data",
-         "mcmc": "Metropolis MCMC (for contrast)"}
-FORWARD_METHODS = {"exact": "Exact marginal (closed form)", "em": "Euler-Maruyama simulation"}
-REVERSE_METHODS = {"sde": "Reverse-time SDE", "ode": "Probability-flow ODE",
-                   "pc": "Predictor-corrector (Langevin)"}
-SCORES = {"exact": "Exact score (mixture)", "learned": "Learned score (network)",
-          "both": "Exact and learned, side by side"}
-VIEWS = {"points": "Points", "density": "Density p_t", "both": "Points + density",
-         "error": "Points + score error |learned − exact|"}
-EXACT_FRAMES = 200          # scrub positions of the closed-form forward process
-DENSITY_GRID = 96           # heat-map resolution (pixels per side)
-ARROW_GRID = 21             # score arrows per side
-ERROR_GRID = 64
-JOB_NAME = "2-D SDE"
-LABEL_INTERVAL_MS = 150
-OVERLAY_MIN_INTERVAL_MS = 100
-NO_MODEL_TIP = ("No trained 2-D network for this data set (resources/models/toy2d_{name}.onnx "
-                "is missing), so only the exact score is available.")
 
-
-def _combo(items: dict, tip: str) -> QComboBox:
-    box = QComboBox()
-    for key, label in items.items():
-        box.addItem(label, key)
-    box.setToolTip(tip)
-    return box
-
-
-def _set_item_enabled(box: QComboBox, key: str, enabled: bool, tip: str = "") -> None:
-    model = box.model()
-    if not isinstance(model, QStandardItemModel):
-        return
-    item = model.item(box.findData(key))
-    if item is not None:
-        item.setEnabled(enabled)
-        item.setToolTip(tip)
-
-
-class Sde2DPanel(QWidget):
+class Sde2DPanel(OverlaysMixin, QWidget):
     """Point clouds under the Brownian, VP, VE and OU SDEs, forward, reverse and by MCMC.
 
     Signals
@@ -183,175 +134,7 @@ class Sde2DPanel(QWidget):
 
     # ---- UI ---------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        root = QHBoxLayout(self)
-        root.setContentsMargins(4, 4, 4, 4)
-
-        controls = QWidget()
-        form_box = QVBoxLayout(controls)
-        form_box.setContentsMargins(0, 0, 0, 0)
-
-        setup = QGroupBox("Setup")
-        form = QFormLayout(setup)
-        self.mode_combo = _combo(MODES, "Forward melts the data into the prior; reverse "
-                                 "carries prior samples back; MCMC walks chains on p₀.")
-        self.dataset_combo = _combo(DATASET_LABELS, "The data distribution p₀ (every set is a "
-                                    "Gaussian mixture, so its score is exact).")
-        _set_item_enabled(self.dataset_combo, DRAWING, False,
-                          "Draw on the plot first (Draw my distribution).")
-        if importlib.util.find_spec("diffview.core.mcmc") is None:
-            _set_item_enabled(self.mode_combo, "mcmc", False,
-                              "diffview.core.mcmc is not installed in this build.")
-        self.sde_combo = _combo(SDE_LABELS, "The forward SDE dx = f(x,t) dt + g(t) dW.")
-        self.sde_combo.setCurrentIndex(self.sde_combo.findData("vp"))
-        self.n_spin = QSpinBox()
-        self.n_spin.setRange(100, 200_000)
-        self.n_spin.setSingleStep(5000)
-        self.n_spin.setValue(20_000)
-        self.n_spin.setToolTip("Number of points in the cloud.")
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setToolTip("Random seed of the data, the noise and the prior samples.")
-        self.steps_spin = QSpinBox()
-        self.steps_spin.setRange(5, 2000)
-        self.steps_spin.setValue(200)
-        self.steps_spin.setToolTip("Integrator steps (forward simulation, reverse run) or "
-                                   "Metropolis steps.")
-        for label, w in (("Mode", self.mode_combo), ("Data", self.dataset_combo),
-                         ("SDE", self.sde_combo), ("Points N", self.n_spin),
-                         ("Seed", self.seed_spin), ("Steps", self.steps_spin)):
-            form.addRow(label, w)
-        form_box.addWidget(setup)
-
-        method = QGroupBox("Method")
-        mform = QFormLayout(method)
-        self.forward_combo = _combo(FORWARD_METHODS, "Exact marginal: x_t = m(t) x₀ + s(t) ε "
-                                    "with ε fixed (instant scrubbing, exact law at every t). "
-                                    "Euler-Maruyama: simulated paths (Run).")
-        self.reverse_combo = _combo(REVERSE_METHODS, "Reverse SDE dx = [f − g² ∇log p_t] dt + "
-                                    "g dW̄; probability flow dx = [f − g²/2 ∇log p_t] dt "
-                                    "(deterministic); PC adds Langevin corrector steps.")
-        self.score_combo = _combo(SCORES, "Which score ∇log p_t drives the reverse run and the "
-                                  "arrows.")
-        self.mcmc_step_spin = QDoubleSpinBox()
-        self.mcmc_step_spin.setRange(0.01, 5.0)
-        self.mcmc_step_spin.setSingleStep(0.05)
-        self.mcmc_step_spin.setValue(0.3)
-        self.mcmc_step_spin.setToolTip("Standard deviation of the Gaussian Metropolis proposal.")
-        mform.addRow("Forward", self.forward_combo)
-        mform.addRow("Reverse", self.reverse_combo)
-        mform.addRow("Score", self.score_combo)
-        mform.addRow("MCMC step", self.mcmc_step_spin)
-        form_box.addWidget(method)
-
-        show = QGroupBox("Show")
-        sform = QFormLayout(show)
-        self.view_combo = _combo(VIEWS, "The seed's switch between the point cloud and the "
-                                 "probability density p_t (heat map), or the error of the "
-                                 "learned score.")
-        self.view_combo.setCurrentIndex(self.view_combo.findData("both"))
-        self.arrows_check = QCheckBox("Score field ∇log p_t (arrows)")
-        self.arrows_check.setToolTip("Arrows on a grid; length ∝ |score|, clipped at the 95th "
-                                     "percentile.")
-        self.trails_check = QCheckBox("Trails of a few particles")
-        self.trails_check.setToolTip("The paths of 8 particles (simulated runs only: the "
-                                     "closed form has no paths).")
-        self.zoom_check = QCheckBox("Zoom to the cloud")
-        self.zoom_check.setToolTip("Fit the view to the points of every frame (on by default "
-                                   "for VE, whose prior is 10x wider than the data).")
-        sform.addRow(self.view_combo)
-        sform.addRow(self.arrows_check)
-        sform.addRow(self.trails_check)
-        sform.addRow(self.zoom_check)
-        form_box.addWidget(show)
-
-        run_box = QGroupBox("Run")
-        rl = QVBoxLayout(run_box)
-        row = QHBoxLayout()
-        self.run_btn = QPushButton("Run")
-        self.run_btn.setToolTip("Simulate the chosen mode on a background thread (frames "
-                                "stream in live).")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setToolTip("Stop the running simulation.")
-        self.cancel_btn.setEnabled(False)
-        self.play_btn = QPushButton("Play")
-        self.play_btn.setCheckable(True)
-        self.play_btn.setToolTip("Animate the time slider.")
-        for b in (self.run_btn, self.cancel_btn, self.play_btn):
-            row.addWidget(b)
-        rl.addLayout(row)
-        self.info_label = QLabel()
-        self.info_label.setWordWrap(True)
-        self.info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        rl.addWidget(self.info_label)
-        form_box.addWidget(run_box)
-
-        draw_box = QGroupBox("Draw your own distribution")
-        dl = QFormLayout(draw_box)
-        self.draw_btn = QPushButton("Draw my distribution")
-        self.draw_btn.setCheckable(True)
-        self.draw_btn.setToolTip("While on, drag with the left button on the left plot to add "
-                                 "points; switch off to use the drawing as data.")
-        self.clear_draw_btn = QPushButton("Clear drawing")
-        self.draw_std_spin = QDoubleSpinBox()
-        self.draw_std_spin.setRange(0.03, 1.0)
-        self.draw_std_spin.setSingleStep(0.05)
-        self.draw_std_spin.setValue(0.15)
-        self.draw_std_spin.setToolTip("Width of the small Gaussians placed on the drawn points.")
-        dl.addRow(self.draw_btn)
-        dl.addRow(self.clear_draw_btn)
-        dl.addRow("Stroke width σ", self.draw_std_spin)
-        form_box.addWidget(draw_box)
-        form_box.addStretch(1)
-
-        scroll = QScrollArea()
-        scroll.setWidget(controls)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(320)
-        scroll.setMaximumWidth(360)
-        root.addWidget(scroll)
-
-        right = QVBoxLayout()
-        self.glw = pg.GraphicsLayoutWidget()
-        self.plot_a = CloudPlot(self.glw, "exact", 0, 0)
-        self.plot_b = CloudPlot(self.glw, "learned", 0, 1)
-        self.plot_b.plot.setXLink(self.plot_a.plot)
-        self.plot_b.plot.setYLink(self.plot_a.plot)
-        self.glw.removeItem(self.plot_b.plot)
-        self._b_in_layout = False
-        right.addWidget(self.glw, 1)
-        bar = QHBoxLayout()
-        self.time_slider = QSlider(Qt.Orientation.Horizontal)
-        self.time_slider.setToolTip("Time t of the frame shown (replay of the last run).")
-        self.time_label = QLabel()
-        self.time_label.setFixedWidth(300)   # a fixed size: new text does not relayout
-        bar.addWidget(QLabel("t"))
-        bar.addWidget(self.time_slider, 1)
-        bar.addWidget(self.time_label)
-        right.addLayout(bar)
-        root.addLayout(right, 1)
-
-        self.mode_combo.currentIndexChanged.connect(self._on_mode_changed)
-        self.dataset_combo.currentIndexChanged.connect(self._on_dataset_changed)
-        self.sde_combo.currentIndexChanged.connect(self._on_sde_changed)
-        self.n_spin.valueChanged.connect(self._on_samples_changed)
-        self.seed_spin.valueChanged.connect(self._on_samples_changed)
-        self.forward_combo.currentIndexChanged.connect(self._on_method_changed)
-        self.reverse_combo.currentIndexChanged.connect(self._on_method_changed)
-        self.score_combo.currentIndexChanged.connect(self._on_method_changed)
-        self.steps_spin.valueChanged.connect(self._on_method_changed)
-        self.mcmc_step_spin.valueChanged.connect(self._on_method_changed)
-        self.view_combo.currentIndexChanged.connect(self._redraw)
-        self.arrows_check.toggled.connect(self._redraw)
-        self.trails_check.toggled.connect(self._redraw)
-        self.zoom_check.toggled.connect(self._on_zoom_toggled)
-        self.run_btn.clicked.connect(self.run)
-        self.cancel_btn.clicked.connect(self.cancel)
-        self.play_btn.toggled.connect(self.set_playing)
-        self.time_slider.valueChanged.connect(self.show_frame)
-        self.draw_btn.toggled.connect(self.set_drawing)
-        self.clear_draw_btn.clicked.connect(self.clear_drawing)
-        self.plot_a.view.point_drawn.connect(self.add_drawn_point)
+        build_ui(self)
 
     # ---- properties -------------------------------------------------------------------------
     @property
@@ -460,8 +243,8 @@ class Sde2DPanel(QWidget):
         else:
             tip = NO_MODEL_TIP.format(name=name)
         for key in ("learned", "both"):
-            _set_item_enabled(self.score_combo, key, model is not None, tip)
-        _set_item_enabled(self.view_combo, "error", model is not None, tip)
+            set_item_enabled(self.score_combo, key, model is not None, tip)
+        set_item_enabled(self.view_combo, "error", model is not None, tip)
         if model is None:
             wanted_score = self.score_source if self.score_source != "exact" else None
             wanted_view = "error" if self.view_mode == "error" else None
@@ -707,141 +490,6 @@ class Sde2DPanel(QWidget):
         self._refresh_overlays()
         self._update_labels()
 
-    # ---- overlays -----------------------------------------------------------------------------
-    def _overlay_time(self) -> float:
-        return 0.0 if self.mode == "mcmc" else self._shown_time
-
-    def _score(self, source: str):
-        """ScoreFn of ``source`` ("exact" or "learned") for the current data and SDE."""
-        if source == "learned" and self._learned_model is not None:
-            return learned_score_fn(self._learned_model, self._sde)
-        mix, sde = self.mixture, self._sde
-        return lambda x, t: mixture_score(mix, sde, x, t)
-
-    def _overlay_request(self) -> dict:
-        """What the overlays of the visible plots need, as plain data for the worker."""
-        view = self.view_mode
-        a, b = self._series()
-        r = self.plot_a.view_rect()
-        plots = {}
-        for which, series in (("a", a), ("b", b)):
-            if series is None:
-                continue
-            source = "learned" if (which == "b" or self.score_source == "learned") else "exact"
-            if self.mode == "mcmc":
-                source = "exact"
-            heat = ""
-            if view in ("density", "both"):
-                heat = "density"
-            elif view == "error" and self.learned_available:
-                heat = "error"
-            plots[which] = {"heat": heat,
-                            "arrows": source if self.arrows_check.isChecked() else None}
-        return {"rect": (r.left(), r.top(), r.width(), r.height()),
-                "time": self._overlay_time(), "density_n": DENSITY_GRID,
-                "error_n": ERROR_GRID, "arrow_n": ARROW_GRID, "plots": plots}
-
-    def density_image(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(xs, ys, p_t on the grid (ny, nx)) for the visible rectangle at the time shown,
-        computed here and now (the heat map gets the same from the overlay worker)."""
-        r = self.plot_a.view_rect()
-        xs, ys, _ = grid_points((r.left(), r.top(), r.width(), r.height()), DENSITY_GRID)
-        t = self._overlay_time()
-        mix = self.mixture if t <= 0.0 else self.mixture.marginal(self._sde, t)
-        return xs, ys, density_grid(mix, xs, ys)
-
-    def score_error_image(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(xs, ys, |learned − exact score| on the grid (ny, nx)) at the time shown."""
-        r = self.plot_a.view_rect()
-        xs, ys, pts = grid_points((r.left(), r.top(), r.width(), r.height()), ERROR_GRID)
-        t = max(self._overlay_time(), 1e-3)
-        err = self._score("learned")(pts, t) - self._score("exact")(pts, t)
-        return xs, ys, np.hypot(err[:, 0], err[:, 1]).reshape(ys.size, xs.size)
-
-    def _refresh_overlays(self) -> None:
-        """Recompute heat maps and arrows on the overlay worker (latest request wins).
-
-        Grids of ~10k points against a mixture of ~200 components take 50-150 ms: on the GUI
-        thread that would cap an animation at a few frames per second.
-        """
-        self._overlay_timer.stop()   # a range change just queued this refresh: done now
-        animating = self._play_timer.isActive() or self.is_busy()
-        wait_ms = OVERLAY_MIN_INTERVAL_MS - (time.perf_counter() - self._overlay_started) * 1e3
-        if animating and wait_ms > 0:
-            # while frames stream, overlays refresh at most ~10 times a second: on a 2-core
-            # machine the worker would otherwise take the CPU the frames need
-            self._overlay_timer.start(max(1, int(wait_ms)))
-            return
-        if self._overlay_pending:
-            # one computation at a time: the newest request starts when the running one ends
-            # (starting it now would only queue work whose result is dropped)
-            self._overlay_dirty = True
-            return
-        request = self._overlay_request()
-        wanted = any(p["heat"] or p["arrows"] for p in request["plots"].values())
-        if not wanted:
-            for plot in (self.plot_a, self.plot_b):
-                plot.set_heatmap("", None, None)
-                plot.set_arrows(None)
-            self._overlay_pending = False
-            self.overlays_updated.emit()
-            return
-        try:
-            names = {p["arrows"] for p in request["plots"].values() if p["arrows"]}
-            if any(p["heat"] == "error" for p in request["plots"].values()):
-                names |= {"exact", "learned"}
-            scores = {name: self._score(name) for name in names}
-        except Exception as exc:  # noqa: BLE001 - e.g. a broken network
-            self.context.report_status(f"2-D overlay failed: {exc}")
-            return
-        mixture, sde = self.mixture, self._sde
-        self._overlay_seq += 1
-        seq = self._overlay_seq
-
-        def job(token):
-            result = compute_overlays(request, mixture, sde, scores)
-            result["seq"] = seq
-            return result
-            yield  # noqa: B901 - a generator without frames
-
-        self._overlay_pending = True
-        self._overlay_started = time.perf_counter()
-        self._overlay_runner.start(job)
-
-    def _apply_overlays(self, _rid: int, result: dict) -> None:
-        if result.get("seq", 0) < self._overlay_seq_shown:
-            return   # a worker result that finished after a newer synchronous refresh
-        self._overlay_seq_shown = result.get("seq", 0)
-        self._overlay_pending = False
-        if self._overlay_dirty:
-            self._overlay_dirty = False
-            self._refresh_overlays()
-        rect = QRectF(*result["rect"])
-        for which, plot in (("a", self.plot_a), ("b", self.plot_b)):
-            spec = result["plots"].get(which)
-            if spec is None:
-                continue
-            if spec["heat"] is None:
-                plot.set_heatmap("", None, None)
-            else:
-                plot.set_heatmap(spec["heat"][0], spec["heat"][1], rect)
-            plot.set_arrows(spec["arrows"])
-        self._overlay_time_shown = result["time"]
-        self.overlays_updated.emit()
-
-    def _overlay_failed(self, _rid: int, message: str) -> None:
-        self._overlay_pending = False
-        self._overlay_dirty = False
-        for plot in (self.plot_a, self.plot_b):
-            plot.set_heatmap("", None, None)
-            plot.set_arrows(None)
-        self.context.report_status(f"2-D overlay failed: {message}")
-
-    def overlays_settled(self) -> bool:
-        """True when the overlays on screen belong to the frame shown (for tests)."""
-        return not (self._overlay_pending or self._overlay_dirty
-                    or self._overlay_timer.isActive())
-
     def _update_labels(self) -> None:
         t = self._shown_time
         if self.mode == "mcmc":
@@ -1014,7 +662,7 @@ class Sde2DPanel(QWidget):
         except ValueError as exc:
             self.context.report_status(str(exc))
             return
-        _set_item_enabled(self.dataset_combo, DRAWING, True)
+        set_item_enabled(self.dataset_combo, DRAWING, True)
         self.plot_a.drawn.setData(np.zeros((0, 2)))
         k = self._drawn_mixture.n_components
         self.context.report_status(f"Drawing: {k} Gaussians of σ = "
@@ -1036,22 +684,6 @@ class Sde2DPanel(QWidget):
         self.arrows_check.setChecked(True)
         self.set_time(0.1)
         self.refresh_overlays_now()
-
-    def refresh_overlays_now(self) -> None:
-        """Compute the overlays on this thread and show them (screenshots, exports): the
-        worker's result may not have arrived before a grab."""
-        request = self._overlay_request()
-        names = {p["arrows"] for p in request["plots"].values() if p["arrows"]}
-        if any(p["heat"] == "error" for p in request["plots"].values()):
-            names |= {"exact", "learned"}
-        scores = {name: self._score(name) for name in names}
-        result = compute_overlays(request, self.mixture, self._sde, scores)
-        self._overlay_seq += 1
-        result["seq"] = self._overlay_seq
-        self._overlay_runner.cancel()
-        self._overlay_pending = self._overlay_dirty = False
-        self._overlay_timer.stop()
-        self._apply_overlays(-1, result)
 
     def shutdown(self) -> None:
         self._play_timer.stop()
@@ -1084,7 +716,7 @@ class Sde2DPanel(QWidget):
         if state.get("drawing_used") and self._drawn:
             self._drawn_mixture = mixture_from_drawing(np.asarray(self._drawn),
                                                        self.draw_std_spin.value())
-            _set_item_enabled(self.dataset_combo, DRAWING, True)
+            set_item_enabled(self.dataset_combo, DRAWING, True)
         pick(self.mode_combo, state.get("mode", "forward"))
         pick(self.sde_combo, state.get("sde", "vp"))
         self.n_spin.setValue(int(state.get("n", self.n_spin.value())))
