@@ -108,6 +108,18 @@ def check_model(device: str) -> str:
             f"range [{float(x.min()):.2f}, {float(x.max()):.2f}]")
 
 
+def process_age() -> float | None:
+    """Seconds since this process started (Linux only, 10 ms resolution), else None."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 def _native_platform() -> str:
     if sys.platform.startswith("win"):
         return "windows"
@@ -160,6 +172,8 @@ def check_window(device: str) -> str:
             window.resize(*WINDOW_SIZE)
             window.load_default_model()
             window.show()
+            app.processEvents()  # the first paint
+            shown_at = process_age()
             deadline = time.monotonic() + MODEL_WAIT_S
             while window.model_busy() and time.monotonic() < deadline:
                 app.processEvents()
@@ -197,8 +211,9 @@ def check_window(device: str) -> str:
         raise RuntimeError(f"{panels} of {len(PANEL_MODULES)} panels loaded; missing: "
                            f"{', '.join(missing)} (see the log above)")
     shown = sorted(found & {"offscreen", "xcb", "wayland", "windows", "cocoa"})
-    return (f"{w}x{h} on {app.platformName()}, {panels} panels, {colours} colours, {model}; "
-            f"platform plugins {', '.join(shown)}")
+    when = "" if shown_at is None else f"shown {shown_at:.1f} s after process start, "
+    return (f"{w}x{h} on {app.platformName()}, {panels} panels, {colours} colours, {model}, "
+            f"{when}platform plugins {', '.join(shown)}")
 
 
 def check_train(device: str) -> str:
