@@ -118,7 +118,9 @@ def quadratic_betas(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) ->
 
 
 def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:  # noqa: N803
-    """Nichol and Dhariwal (2021), eq. 17: alpha_bar(t) = f(t)/f(0), f(t) = cos^2((t/T + s)/(1 + s) pi/2).
+    """Nichol and Dhariwal (2021), eq. 17: alpha_bar(t) = f(t) / f(0).
+
+    f(t) = cos^2((t/T + s) / (1 + s) * pi/2).
 
     beta_t = 1 - alpha_bar_t / alpha_bar_{t-1}, clipped to ``max_beta`` to avoid the singularity
     at t = T, exactly as in the paper.
