@@ -170,7 +170,7 @@ def check_window(device: str) -> str:
         window.persist_layout = False
         try:
             window.resize(*WINDOW_SIZE)
-            window.load_default_model()
+            wants_model = window.load_default_model() is not None  # None: no model file
             window.show()
             app.processEvents()  # the first paint
             shown_at = process_age()
@@ -185,6 +185,8 @@ def check_window(device: str) -> str:
             panels = len(window.panels)
             loaded = {type(p).__name__ for p in window.panels.values()}
             model = "model loaded" if context.image_model is not None else "no model"
+            model_problem = window.model_load_failed_message or (
+                f"still loading after {MODEL_WAIT_S:.0f} s" if window.model_busy() else "")
         finally:
             window.shutdown()
             window.close_error_boxes()
@@ -204,6 +206,9 @@ def check_window(device: str) -> str:
     colours = np.unique(pixels).size
     if colours < 2:
         raise RuntimeError(f"the {w}x{h} window rendered as a single colour")
+    if wants_model and context.image_model is None:
+        # The model check loads the same file directly; here it goes through a worker thread.
+        raise RuntimeError(f"the window did not load the default model: {model_problem}")
     missing = [module for module, cls in PANEL_MODULES if cls not in loaded]
     if missing:
         # A panel that fails to import is left out of the window (and logged); in a build or

@@ -88,25 +88,31 @@ def test_self_test_from_source_reports_every_check(tmp_path):
 
 
 def test_model_check_passes_with_a_model_and_exits_zero(tmp_path):
-    proc = run_self_test(tmp_path, "--check", "model", "--device", "cpu",
+    proc = run_self_test(tmp_path, "--check", "model", "--check", "window", "--device", "cpu",
                          resources=tiny_resources(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    line = lines_by_check(proc.stdout)["model"]
-    m = OK.match(line)
-    assert m, line
+    lines = lines_by_check(proc.stdout)
+    m = OK.match(lines["model"])
+    assert m, lines["model"]
     assert "fashion_unet.onnx on CPU" in m.group(2) and "4x1x28x28" in m.group(2)
-    assert proc.stdout.splitlines()[-1].startswith("self-test: 1 passed, 0 failed, 0 skipped")
+    assert OK.match(lines["window"]) and "model loaded" in lines["window"], lines["window"]
+    assert proc.stdout.splitlines()[-1].startswith("self-test: 2 passed, 0 failed, 0 skipped")
 
 
 def test_a_corrupt_model_fails_with_a_message_and_exits_one(tmp_path):
     res = tmp_path / "resources"
     (res / "models").mkdir(parents=True)
     (res / "models" / "fashion_unet.onnx").write_text("not a model\n")
-    proc = run_self_test(tmp_path, "--check", "model", resources=res)
+    proc = run_self_test(tmp_path, "--check", "model", "--check", "window", resources=res)
     assert proc.returncode == 1
-    line = lines_by_check(proc.stdout)["model"]
-    assert line.startswith("FAIL model: ModelError: ") and "not an ONNX model" in line
-    assert "Traceback" not in proc.stdout + proc.stderr
+    lines = lines_by_check(proc.stdout)
+    assert lines["model"].startswith("FAIL model: ModelError: ")
+    assert "not an ONNX model" in lines["model"]
+    # The window opens, but must not pass while it could not load the model it was given.
+    assert lines["window"].startswith(
+        "FAIL window: RuntimeError: the window did not load the default model: "), lines["window"]
+    assert "not an ONNX model" in lines["window"]
+    assert "Traceback" not in proc.stdout  # (the GUI's worker logs its traceback to stderr)
 
 
 def test_unknown_check_is_a_usage_error(tmp_path):
