@@ -53,6 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction, help_text: str) -> argpar
                    help="leave out self-attention at the lowest resolution")
     p.add_argument("--hidden", type=int, default=None, help="MLP width for points [128]")
     p.add_argument("--layers", type=int, default=None, help="MLP hidden layers for points [3]")
+    p.add_argument("--fourier", type=int, default=None,
+                   help="octaves of sin/cos features of the points, 0 = raw input [6]")
     p.add_argument("--schedule", default=None,
                    help="noise schedule of image models: linear, cosine, sigmoid, quadratic "
                         "[linear]")
@@ -86,6 +88,7 @@ _OPTION_NAMES = {
     "lr_schedule": "lr_schedule", "min_lr_ratio": "min_lr_ratio",
     "weight_decay": "weight_decay", "grad_clip": "grad_clip", "ema": "ema",
     "widths": "widths", "blocks": "blocks", "hidden": "hidden", "layers": "layers",
+    "fourier": "fourier",
     "schedule": "schedule", "T": "T", "beta_min": "beta_min", "beta_max": "beta_max",
     "image_size": "image_size", "channels": "channels", "seed": "seed", "threads": "threads",
     "checkpoint_every": "checkpoint_every", "max_minutes": "max_minutes",

@@ -32,6 +32,7 @@ class TrainConfig:
         ``min(ema, (1 + step) / (10 + step))`` so early averages are not dominated by noise.
     widths, blocks, attention : UNet channels and ResBlocks per level (images).
     hidden, layers : MLP width and number of hidden layers (points).
+    fourier : octaves of sine/cosine features of the point coordinates (0: raw input).
     schedule, T : discrete noise schedule of image models (timestep indices 0..T-1).
     beta_min, beta_max : continuous VP SDE of point models, ``time`` in ``[t_min, 1]``.
     t_min : smallest training time of point models (avoids the singular score at 0).
@@ -61,6 +62,7 @@ class TrainConfig:
     attention: bool = True
     hidden: int = 128
     layers: int = 3
+    fourier: int = 6
     schedule: str = "linear"
     T: int = 1000  # noqa: N815 - the paper's symbol
     beta_min: float = 0.1
@@ -126,6 +128,9 @@ def validate(c: TrainConfig) -> None:
     _int_at_least("preview_every", c.preview_every, 0)
     _int_at_least("hidden", c.hidden, 1)
     _int_at_least("layers", c.layers, 1)
+    _int_at_least("fourier", c.fourier, 0)
+    if c.fourier > 16:
+        raise ConfigError(f"fourier must be at most 16 octaves, got {c.fourier}")
     for name in ("lr", "min_lr_ratio", "weight_decay", "grad_clip", "ema", "beta_min",
                  "beta_max", "t_min"):
         _finite(name, getattr(c, name))

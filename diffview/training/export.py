@@ -70,7 +70,8 @@ def model_info_for(state: dict):
                          dataset=state.get("dataset", "unknown"),
                          class_names=tuple(state.get("class_names", ())),
                          training_steps=int(state["step"]), extra=extra)
-    extra.update(hidden=config.hidden, layers=config.layers, t_min=config.t_min)
+    extra.update(hidden=config.hidden, layers=config.layers, fourier=config.fourier,
+                 t_min=config.t_min)
     return ModelInfo(kind="points", sample_shape=shape, schedule=config.schedule, T=config.T,
                      time_kind="continuous",
                      sde={"name": "vp", "beta_min": config.beta_min,

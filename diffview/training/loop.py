@@ -86,7 +86,8 @@ def build_model(config: TrainConfig, sample_shape: tuple[int, ...]) -> nn.Module
     if len(sample_shape) == 3:
         return UNet(channels=sample_shape[0], widths=config.widths, blocks=config.blocks,
                     attention=config.attention)
-    return PointMLP(dim=sample_shape[0], hidden=config.hidden, layers=config.layers)
+    return PointMLP(dim=sample_shape[0], hidden=config.hidden, layers=config.layers,
+                    fourier=config.fourier)
 
 
 def lr_at(config: TrainConfig, step: int, progress: float) -> float:

@@ -23,6 +23,8 @@ from diffview.training.config import ConfigError, TrainConfig
         ({"checkpoint_every": -1}, "checkpoint_every must be an integer >= 0"),
         ({"batch_size": 2.5}, "batch_size must be an integer"),
         ({"lr_schedule": "step"}, "lr_schedule must be"),
+        ({"fourier": -1}, "fourier must be an integer >= 0"),
+        ({"fourier": 40}, "fourier must be at most 16"),
     ],
 )
 def test_absurd_values_are_refused_with_the_option_named(changes, needle):

@@ -38,3 +38,14 @@ def test_point_mlp_shape_and_float_time():
     net = PointMLP(dim=2, hidden=16, layers=2)
     out = net(torch.randn(5, 2), torch.rand(5))
     assert out.shape == (5, 2) and out.dtype == torch.float32
+
+
+def test_point_mlp_with_and_without_fourier_features():
+    torch.manual_seed(0)
+    raw = PointMLP(dim=2, hidden=16, layers=1, fourier=0)
+    rich = PointMLP(dim=2, hidden=16, layers=1, fourier=4)
+    assert raw.inp.in_features == 2 and rich.inp.in_features == 2 * (1 + 2 * 4)
+    x, t = torch.randn(3, 2), torch.rand(3)
+    assert raw(x, t).shape == rich(x, t).shape == (3, 2)
+    # The frequencies are fixed, not weights: they stay out of the state dict.
+    assert "freqs" not in rich.state_dict()
