@@ -28,6 +28,7 @@ def atomic_write_bytes(path: str | os.PathLike, write: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a model file is for everyone to read
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()

@@ -44,3 +44,8 @@ def test_missing_and_foreign_files_are_clear_errors(tmp_path):
     torch.save({"weights": 1}, other)
     with pytest.raises(CheckpointError, match="not a diffview training checkpoint"):
         load_checkpoint(other)
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    path = atomic_write_bytes(tmp_path / "model.onnx", lambda fh: fh.write(b"x"))
+    assert path.stat().st_mode & 0o044 == 0o044
