@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
 
     old = signal.signal(signal.SIGINT, on_sigint)
     last = None
-    started = time.time()
+    started = time.monotonic()
     try:
         if not args.quiet:
             print(f"training on {config.data} for {config.steps} steps, batch {config.batch_size}, "
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     if last is None:
         return 1
     print(f"stopped ({last.stop_reason}) at step {last.step}, loss avg {last.loss_avg:.4f}, "
-          f"{_fmt_time(time.time() - started)} wall; checkpoint {run_dir / 'checkpoint.pt'}",
+          f"{_fmt_time(time.monotonic() - started)} wall; checkpoint {run_dir / 'checkpoint.pt'}",
           flush=True)
     if last.stop_reason == "cancelled":
         return 130
