@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from diffview.core.data import FASHION_CLASSES
 from diffview.paths import resource
 
 __all__ = [
@@ -34,8 +35,7 @@ __all__ = [
     "load_fashion_split",
 ]
 
-CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CLASS_NAMES = FASHION_CLASSES
 FEATURE_DIM = 128
 IMAGE_SHAPE = (28, 28)
 

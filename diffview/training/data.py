@@ -1,21 +1,17 @@
 """Training data: images from an IDX or image folder, or points from a 2-D toy set.
 
-Images are read with :mod:`diffview.core.data` when it is available; until then a small private
-IDX reader keeps training possible on Fashion-MNIST style folders.
+Images are read with :mod:`diffview.core.data` (IDX folders, image folders, ``.npz``).
 """
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-FASHION_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)
+from diffview.core import data as core_data
+from diffview.core.data import FASHION_CLASSES
 
 
 class TrainingDataError(ValueError):
@@ -42,29 +38,6 @@ class TrainingData:
     sample_shape: tuple[int, ...]
     dataset: str
     class_names: tuple[str, ...] = ()
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        raw = fh.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise TrainingDataError(f"{path} is not an IDX file of unsigned bytes")
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise TrainingDataError(f"{path}: header says {dims} but holds {data.size} bytes")
-    return data.reshape(dims)
-
-
-def _private_idx_folder(folder: Path) -> tuple[np.ndarray, tuple[str, ...]]:
-    for pattern in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte",
-                    "train-images.idx3-ubyte", "*images*idx3*"):
-        hits = sorted(folder.glob(pattern))
-        if hits:
-            return _read_idx(hits[0]), ()
-    raise TrainingDataError(f"no IDX image file (train-images-idx3-ubyte[.gz]) in {folder}")
 
 
 def _dataset_name(folder: Path) -> str:
@@ -101,17 +74,10 @@ def load_training_data(spec: str, image_size: int | None = None,
         raise TrainingDataError(f"training data folder {folder} does not exist")
     class_names: tuple[str, ...] = ()
     try:
-        from diffview.core import data as core_data
-    except ImportError:
-        core_data = None
-    if core_data is not None and hasattr(core_data, "load_dataset"):
-        try:
-            ds = core_data.load_dataset(folder, size=image_size or 28, channels=channels or 1)
-        except ValueError as exc:
-            raise TrainingDataError(str(exc)) from exc
-        images, class_names = ds.images, tuple(ds.class_names)
-    else:
-        images, class_names = _private_idx_folder(folder)
+        ds = core_data.load_dataset(folder, size=image_size or 28, channels=channels or 1)
+    except ValueError as exc:
+        raise TrainingDataError(str(exc)) from exc
+    images, class_names = ds.images, tuple(ds.class_names)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     if not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
@@ -132,11 +98,7 @@ def load_training_data(spec: str, image_size: int | None = None,
         raise TrainingDataError(
             f"image height and width must be divisible by 4, got {images.shape[1:3]}; "
             "pass --image-size to resize")
-    if images.ndim == 3:
-        x = images[:, None, :, :]
-    else:
-        x = np.transpose(images, (0, 3, 1, 2))
-    x = (x.astype(np.float32) / 127.5 - 1.0).astype(np.float32)
+    x = core_data.to_model_range(images)
     name = _dataset_name(folder)
     if not class_names and name == "fashion-mnist":
         class_names = FASHION_CLASSES
