@@ -8,13 +8,10 @@ saved in QSettings comes back; menus, toolbar and status bar wire the panels to 
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -26,15 +23,18 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QStyle,
-    QToolBar,
     QWidget,
 )
 
 from diffview.gui.context import AppContext
+from diffview.gui.export import ExportMixin, write_gif
+from diffview.gui.session import SESSION_VERSION, SessionMixin
+from diffview.gui.window_actions import ActionsMixin
+from diffview.gui.window_layout import LAYOUT_VERSION, LayoutMixin
 from diffview.gui.workers import JobRunner, call_in_worker
 
-__all__ = ["PANEL_MODULES", "MainWindow", "load_panel_classes"]
+__all__ = ["LAYOUT_VERSION", "PANEL_MODULES", "SESSION_VERSION", "MainWindow",
+           "load_panel_classes", "write_gif"]
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,7 @@ PANEL_MODULES = (
     ("diffview.gui.panels.sde2d", "Sde2DPanel"),
     ("diffview.gui.panels.randomwalk", "RandomWalkPanel"),
 )
-SESSION_VERSION = 1
-LAYOUT_VERSION = 2  # bump when the default dock arrangement changes
 MODEL_FILTER = "ONNX models (*.onnx);;All files (*)"
-SESSION_FILTER = "diffview sessions (*.diffview.json *.json);;All files (*)"
 
 
 def load_panel_classes() -> list[type]:
@@ -69,28 +66,6 @@ def load_panel_classes() -> list[type]:
         if cls is not None:
             classes.append(cls)
     return classes
-
-
-def write_gif(frames, path: str | Path, fps: float = 20.0, min_side: int = 256) -> Path:
-    """Write (C, H, W) frames in [-1, 1] as a looping GIF, small images enlarged (nearest)."""
-    from PIL import Image
-
-    from diffview.gui.panels.forward import to_display
-
-    images = []
-    for x in frames:
-        u8 = np.clip((to_display(np.asarray(x, np.float32)) + 1.0) * 127.5, 0, 255)
-        u8 = u8.round().astype(np.uint8)
-        scale = max(1, -(-min_side // max(1, min(u8.shape[:2]))))  # ceiling division
-        if scale > 1:
-            u8 = np.repeat(np.repeat(u8, scale, axis=0), scale, axis=1)
-        images.append(Image.fromarray(u8))
-    if not images:
-        raise ValueError("there are no frames to write")
-    path = Path(path)
-    images[0].save(path, save_all=True, append_images=images[1:], loop=0,
-                   duration=max(20, int(1000 / fps)))
-    return path
 
 
 def warm_up() -> None:
@@ -126,8 +101,12 @@ def load_model_job(path: Path, device: str):
     return call_in_worker(load)
 
 
-class MainWindow(QMainWindow):
-    """Docked panels around the shared context, with menus, toolbar and status bar."""
+class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWindow):
+    """Docked panels around the shared context, with menus, toolbar and status bar.
+
+    The window is split by concern: actions and menus (:mod:`.window_actions`), dock layout
+    (:mod:`.window_layout`), sessions (:mod:`.session`) and exports (:mod:`.export`).
+    """
 
     def __init__(self, context: AppContext | None = None, panel_classes=None,
                  restore_layout: bool = True):
@@ -210,155 +189,6 @@ class MainWindow(QMainWindow):
             self.panels[name] = panel
             self.docks[name] = dock
         self._arrange_default()
-
-    def _arrange_default(self) -> None:
-        """Left: forward (tabbed with 2-D and 1-D physics); right: sampling (tabbed with grid).
-
-        The arrangement is built in a hidden scratch window and applied here with
-        restoreState: tabifying docks of a window that has never been shown leaves a stray,
-        visible QTabBar behind (seen with Qt 6.11), while restoreState does not.
-        """
-        for dock in self.docks.values():
-            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-        self._default_state = self._default_layout_state()
-        self.restoreState(self._default_state, LAYOUT_VERSION)
-
-    def _default_layout_state(self) -> QByteArray:
-        scratch = QMainWindow()
-        scratch.setDockOptions(self.dockOptions())
-        scratch.resize(1280, 800)
-        docks = {}
-        for name in self.docks:
-            dock = QDockWidget(scratch)
-            dock.setObjectName(f"dock_{name}")
-            dock.setWidget(QWidget())
-            docks[name] = dock
-        left = [n for n in ("forward", "sde2d", "randomwalk") if n in docks]
-        right = [n for n in ("sampling", "grid") if n in docks]
-        others = [n for n in docks if n not in left + right]
-        for group, area in ((left, Qt.DockWidgetArea.LeftDockWidgetArea),
-                            (right + others, Qt.DockWidgetArea.RightDockWidgetArea)):
-            for name in group:
-                if name == group[0]:
-                    scratch.addDockWidget(area, docks[name])
-                else:
-                    scratch.tabifyDockWidget(docks[group[0]], docks[name])
-            if group:
-                docks[group[0]].raise_()
-        if left and right:
-            scratch.resizeDocks([docks[left[0]], docks[right[0]]], [1, 1],
-                                Qt.Orientation.Horizontal)
-        state = scratch.saveState(LAYOUT_VERSION)
-        scratch.deleteLater()
-        return state
-
-    def _action(self, text: str, slot, shortcut=None, tip: str = "", checkable=False) -> QAction:
-        act = QAction(text, self)
-        if shortcut is not None:
-            act.setShortcut(QKeySequence(shortcut))
-        if tip:
-            act.setToolTip(tip)
-            act.setStatusTip(tip)
-        act.setCheckable(checkable)
-        act.triggered.connect(slot)
-        return act
-
-    def _build_actions(self) -> None:
-        S = QKeySequence.StandardKey  # noqa: N806
-        self.act_open_model = self._action("Open &model…", self.ask_open_model, "Ctrl+M",
-                                           "Load an ONNX epsilon network (checked first)")
-        self.act_open_image = self._action("Open &image…", self.ask_open_image, S.Open,
-                                           "Load a PNG/JPEG into the forward panel")
-        self.act_open_data = self._action("Open &data folder…", self.ask_open_data, "Ctrl+D",
-                                          "Load training images (IDX or image folder) for "
-                                          "real-image and nearest-neighbour views")
-        self.act_export = self._action("&Export view as PNG…", self.ask_export_png, "Ctrl+E",
-                                       "Save the window as it looks now as a PNG")
-        self.act_gif_forward = self._action(
-            "Export forward scrub as &GIF…", lambda: self.ask_export_gif("forward"), None,
-            "Animate the forward process from t = 0 to T with the current image and noise")
-        self.act_gif_sampling = self._action(
-            "Export sampling run as G&IF…", lambda: self.ask_export_gif("sampling"), None,
-            "Animate the last sampling run step by step (x_t beside the predicted x0)")
-        self.act_save_session = self._action("&Save session…", self.ask_save_session, S.Save,
-                                             "Save model, schedules, samplers, seeds and panel "
-                                             "settings to a JSON file")
-        self.act_open_session = self._action("Open sess&ion…", self.ask_open_session,
-                                             "Ctrl+Shift+O", "Restore a saved session")
-        self.act_quit = self._action("&Quit", self.close, S.Quit, "Close diffview")
-        self.act_run = self._action("&Run sampling", self._run_sampling, "Ctrl+R",
-                                    "Sample from the model with the sampling panel's settings")
-        self.act_cancel = self._action("&Cancel", self.cancel_jobs, "Esc",
-                                       "Stop the running background jobs")
-        self.act_play = self._action("&Play / pause forward", self._toggle_play, "Ctrl+P",
-                                     "Animate the forward noising")
-        self.act_new_noise = self._action("&New noise", self._new_noise, "Ctrl+N",
-                                          "Draw new noise in the forward panel")
-        self.act_denoise = self._action("&Denoise from here", self._denoise_from_here,
-                                        "Ctrl+Shift+D",
-                                        "Restore the forward panel's x_t in the sampling panel")
-        self.act_reset_layout = self._action("&Reset layout", self.reset_layout, "Ctrl+Shift+R",
-                                             "Put every panel back where it started")
-        self.act_guide = self._action("&User guide", self._show_guide, S.HelpContents,
-                                      "What each panel shows and how to drive it")
-        self.act_about = self._action("&About diffview", self._show_about)
-
-    def _build_menus_and_toolbar(self) -> None:
-        bar = self.menuBar()
-        m = bar.addMenu("&File")
-        for act in (self.act_open_model, self.act_open_image, self.act_open_data, None,
-                    self.act_export, self.act_gif_forward, self.act_gif_sampling, None,
-                    self.act_open_session, self.act_save_session, None,
-                    self.act_quit):
-            m.addSeparator() if act is None else m.addAction(act)
-        m = bar.addMenu("&Run")
-        for act in (self.act_run, self.act_cancel, None, self.act_play, self.act_new_noise,
-                    self.act_denoise):
-            m.addSeparator() if act is None else m.addAction(act)
-        self.view_menu = bar.addMenu("&View")
-        for i, (name, dock) in enumerate(self.docks.items()):
-            act = dock.toggleViewAction()
-            act.setText(dock.windowTitle())
-            act.setShortcut(QKeySequence(f"Alt+{i + 1}"))
-            act.setToolTip(f"Show or hide the {dock.windowTitle()} panel")
-            act.setObjectName(f"toggle_{name}")
-            self.view_menu.addAction(act)
-        self.view_menu.addSeparator()
-        self.view_menu.addAction(self.act_reset_layout)
-        theme_menu = self.view_menu.addMenu("&Theme")
-        group = QActionGroup(self)
-        current = str(self.context.settings.value("ui/theme", "system"))
-        for theme in ("system", "light", "dark"):
-            act = QAction(theme.capitalize() if theme != "system" else "Follow system", self)
-            act.setCheckable(True)
-            act.setChecked(theme == current)
-            act.setToolTip("Takes effect for plots at the next start")
-            act.triggered.connect(lambda _=False, th=theme: self.set_theme(th))
-            group.addAction(act)
-            theme_menu.addAction(act)
-        m = bar.addMenu("&Help")
-        m.addAction(self.act_guide)
-        m.addAction(self.act_about)
-
-        SP = QStyle.StandardPixmap  # noqa: N806
-        for act, pixmap in ((self.act_open_model, SP.SP_DirOpenIcon),
-                            (self.act_open_image, SP.SP_DialogOpenButton),
-                            (self.act_run, SP.SP_MediaPlay),
-                            (self.act_cancel, SP.SP_MediaStop),
-                            (self.act_play, SP.SP_MediaSeekForward),
-                            (self.act_denoise, SP.SP_ArrowRight),
-                            (self.act_export, SP.SP_DialogSaveButton)):
-            act.setIcon(self.style().standardIcon(pixmap))
-        tb = QToolBar("Main toolbar", self)
-        tb.setObjectName("main_toolbar")
-        tb.setMovable(False)
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for act in (self.act_open_model, self.act_open_image, None, self.act_run,
-                    self.act_cancel, None, self.act_play, self.act_denoise, None,
-                    self.act_export):
-            tb.addSeparator() if act is None else tb.addAction(act)
-        self.addToolBar(tb)
-        self.toolbar = tb
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -542,153 +372,6 @@ class MainWindow(QMainWindow):
         self.context.set_dataset(images)
         self.show_status(f"Loaded {len(images.images)} images from {images.source}")
 
-    def export_png(self, path: str | Path) -> bool:
-        ok = self.grab().save(str(path), "PNG")
-        self.show_status(f"Saved {path}" if ok else f"Could not write {path}")
-        return ok
-
-    def ask_export_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export view as PNG", self._last_dir("export"),
-                                              "PNG images (*.png)")
-        if path:
-            if not path.lower().endswith(".png"):
-                path += ".png"
-            self._remember_dir("export", path)
-            if not self.export_png(path):
-                self.context.report_error("Export failed", f"Could not write {path}.")
-
-    def export_gif(self, panel_name: str, path: str | Path) -> int | None:
-        """Render a panel's animation to a GIF on a worker; returns the request id."""
-        panel = self.panels.get(panel_name)
-        source = getattr(panel, "animation_source", None)
-        frames_fn = source() if source is not None else None
-        if frames_fn is None:
-            self.context.report_error("Nothing to animate",
-                                      "Run the sampler first: there is no run to export.")
-            return None
-        path = Path(path)
-        self.context.report_progress("Export GIF", 0, 0)
-        self._export_path = path
-        return self._export_runner.start(call_in_worker(lambda: write_gif(frames_fn(), path)))
-
-    def ask_export_gif(self, panel_name: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export animation as GIF",
-                                              self._last_dir("export"), "GIF images (*.gif)")
-        if path:
-            if not path.lower().endswith(".gif"):
-                path += ".gif"
-            self._remember_dir("export", path)
-            self.export_gif(panel_name, path)
-
-    def _on_export_done(self, _rid: int, path) -> None:
-        self.context.report_progress("Export GIF", 1, 1)
-        self.show_status(f"Saved {path}")
-
-    # ---- sessions -----------------------------------------------------------------------
-
-    def session_state(self) -> dict:
-        panels = {}
-        for name, panel in self.panels.items():
-            to_state = getattr(panel, "to_state", None)
-            if to_state is not None:
-                try:
-                    panels[name] = to_state()
-                except Exception:  # noqa: BLE001
-                    log.exception("panel %s could not save its state", name)
-        path = self.context.model_path
-        return {"diffview_session": SESSION_VERSION,
-                "model_path": str(path) if path is not None else None,
-                "device": self.context.device, "panels": panels}
-
-    def save_session(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.session_state(), indent=2), encoding="utf-8")
-        self.show_status(f"Session saved to {path}")
-
-    def open_session(self, path: str | Path) -> None:
-        """Restore a session: panel settings now, the model (if different) on a worker."""
-        try:
-            state = json.loads(Path(path).read_text(encoding="utf-8"))
-            if not isinstance(state, dict) or "diffview_session" not in state:
-                raise ValueError("not a diffview session file")
-        except (OSError, ValueError) as exc:
-            self.context.report_error("Cannot open session", f"{Path(path).name}: {exc}")
-            return
-        panels = state.get("panels") or {}
-        model_path = state.get("model_path")
-        if model_path and (self.context.model_path is None
-                           or Path(model_path) != self.context.model_path):
-            # Panels follow a new model's schedule; apply the saved settings after it loads.
-            self._pending_session = (panels, Path(path).name)
-            self.load_model(model_path)
-        else:
-            self._apply_panel_states(panels, Path(path).name)
-
-    def _apply_panel_states(self, panels: dict, source: str) -> None:
-        for name, panel_state in panels.items():
-            panel = self.panels.get(name)
-            from_state = getattr(panel, "from_state", None)
-            if from_state is not None and isinstance(panel_state, dict):
-                try:
-                    from_state(panel_state)
-                except Exception as exc:  # noqa: BLE001
-                    log.exception("panel %s could not restore its state", name)
-                    self.show_status(f"{name}: could not restore its settings ({exc})")
-        self.show_status(f"Session {source} restored")
-
-    def _apply_pending_session(self) -> None:
-        pending, self._pending_session = self._pending_session, None
-        if pending is not None:
-            self._apply_panel_states(*pending)
-
-    def ask_save_session(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save session", self._last_dir("session"),
-                                              SESSION_FILTER)
-        if path:
-            if not path.endswith(".json"):
-                path += ".diffview.json"
-            self._remember_dir("session", path)
-            self.save_session(path)
-
-    def ask_open_session(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open session", self._last_dir("session"),
-                                              SESSION_FILTER)
-        if path:
-            self._remember_dir("session", path)
-            self.open_session(path)
-
-    # ---- layout -------------------------------------------------------------------------
-
-    def raise_panel(self, name: str) -> None:
-        dock = self.docks.get(name)
-        if dock is not None:
-            dock.show()
-            dock.raise_()
-
-    def save_layout(self) -> None:
-        s = self.context.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState(LAYOUT_VERSION))
-        s.sync()
-
-    def restore_layout(self) -> bool:
-        s = self.context.settings
-        geometry = s.value("window/geometry")
-        state = s.value("window/state")
-        ok = False
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            ok = self.restoreState(state, LAYOUT_VERSION)
-        return ok
-
-    def reset_layout(self) -> None:
-        for dock in self.docks.values():
-            dock.setFloating(False)
-        self.restoreState(self._default_state, LAYOUT_VERSION)
-        for dock in self.docks.values():
-            dock.show()
-        self.show_status("Layout reset")
-
     def set_theme(self, theme: str) -> None:
         self.context.settings.setValue("ui/theme", theme)
         self.apply_theme(theme)
@@ -707,53 +390,6 @@ class MainWindow(QMainWindow):
         for view in self.findChildren(pg.GraphicsView):
             view.setBackground(background)
         self.show_status(f"Theme: {look}")
-
-    # ---- actions forwarded to panels ----------------------------------------------------
-
-    def _call_panel(self, name: str, method: str) -> None:
-        panel = self.panels.get(name)
-        fn = getattr(panel, method, None)
-        if fn is not None:
-            self.raise_panel(name)
-            fn()
-
-    def _run_sampling(self) -> None:
-        self._call_panel("sampling", "run")
-
-    def _toggle_play(self) -> None:
-        self._call_panel("forward", "toggle_play")
-
-    def _new_noise(self) -> None:
-        self._call_panel("forward", "new_noise")
-
-    def _denoise_from_here(self) -> None:
-        self._call_panel("forward", "request_denoise")
-
-    def _show_guide(self) -> None:
-        from PySide6.QtWidgets import QDialog, QTextBrowser, QVBoxLayout
-
-        from diffview.paths import resources_dir
-
-        guide = resources_dir().parent / "docs" / "app.md"
-        text = (guide.read_text(encoding="utf-8") if guide.is_file()
-                else "The user guide is docs/app.md in the diffview source tree.")
-        dialog = QDialog(self)
-        dialog.setWindowTitle("diffview user guide")
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        browser = QTextBrowser(dialog)
-        browser.setOpenExternalLinks(True)
-        browser.setMarkdown(text)
-        QVBoxLayout(dialog).addWidget(browser)
-        dialog.resize(760, 640)
-        dialog.show()
-        self._guide = dialog
-
-    def _show_about(self) -> None:
-        from diffview import __version__
-
-        QMessageBox.about(self, "About diffview",
-                          f"diffview {__version__}\n\nSee diffusion models at work: the forward "
-                          "process, DDPM/DDIM/DPM-Solver sampling and score-based SDEs.")
 
     # ---- shutdown -----------------------------------------------------------------------
 

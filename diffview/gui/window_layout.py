@@ -1,0 +1,90 @@
+"""Dock layout of the main window: the default arrangement, persistence and reset.
+
+:class:`LayoutMixin` is part of :class:`~diffview.gui.main_window.MainWindow`; it expects the
+window's ``context`` (for QSettings), ``docks`` and ``show_status``.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
+
+__all__ = ["LAYOUT_VERSION", "LayoutMixin"]
+
+LAYOUT_VERSION = 2  # bump when the default dock arrangement changes
+
+
+class LayoutMixin:
+    """Default arrangement, save/restore in QSettings and View > Reset layout."""
+
+    def _arrange_default(self) -> None:
+        """Left: forward (tabbed with 2-D and 1-D physics); right: sampling (tabbed with grid).
+
+        The arrangement is built in a hidden scratch window and applied here with
+        restoreState: tabifying docks of a window that has never been shown leaves a stray,
+        visible QTabBar behind (seen with Qt 6.11), while restoreState does not.
+        """
+        for dock in self.docks.values():
+            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self._default_state = self._default_layout_state()
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+
+    def _default_layout_state(self) -> QByteArray:
+        scratch = QMainWindow()
+        scratch.setDockOptions(self.dockOptions())
+        scratch.resize(1280, 800)
+        docks = {}
+        for name in self.docks:
+            dock = QDockWidget(scratch)
+            dock.setObjectName(f"dock_{name}")
+            dock.setWidget(QWidget())
+            docks[name] = dock
+        left = [n for n in ("forward", "sde2d", "randomwalk") if n in docks]
+        right = [n for n in ("sampling", "grid") if n in docks]
+        others = [n for n in docks if n not in left + right]
+        for group, area in ((left, Qt.DockWidgetArea.LeftDockWidgetArea),
+                            (right + others, Qt.DockWidgetArea.RightDockWidgetArea)):
+            for name in group:
+                if name == group[0]:
+                    scratch.addDockWidget(area, docks[name])
+                else:
+                    scratch.tabifyDockWidget(docks[group[0]], docks[name])
+            if group:
+                docks[group[0]].raise_()
+        if left and right:
+            scratch.resizeDocks([docks[left[0]], docks[right[0]]], [1, 1],
+                                Qt.Orientation.Horizontal)
+        state = scratch.saveState(LAYOUT_VERSION)
+        scratch.deleteLater()
+        return state
+
+    def raise_panel(self, name: str) -> None:
+        dock = self.docks.get(name)
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+
+    def save_layout(self) -> None:
+        s = self.context.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        s.sync()
+
+    def restore_layout(self) -> bool:
+        s = self.context.settings
+        geometry = s.value("window/geometry")
+        state = s.value("window/state")
+        ok = False
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            ok = self.restoreState(state, LAYOUT_VERSION)
+        return ok
+
+    def reset_layout(self) -> None:
+        for dock in self.docks.values():
+            dock.setFloating(False)
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        for dock in self.docks.values():
+            dock.show()
+        self.show_status("Layout reset")
