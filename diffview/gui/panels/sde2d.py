@@ -9,7 +9,8 @@ MCMC: Metropolis chains on p_0, the pre-diffusion way to sample, for contrast.
 
 Heavy numpy (a reverse run over 50k points with a mixture of ~200 components) runs as a job on
 a :class:`JobRunner`; the GUI thread only draws frames and evaluates grid overlays (a few
-thousand points).
+thousand points).  The panel is assembled from mixins: widgets (:mod:`._sde2d_ui`), overlays,
+display, drawing, the learned network and the session state live in the ``_sde2d_*`` modules.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QWidget
+from PySide6.QtWidgets import QWidget
 
 from diffview.core import sde as sde_mod
 from diffview.core.toy2d import toy_mixture
@@ -26,10 +27,13 @@ from diffview.gui.panels._sde2d_compute import (
     Recording,
     forward_em_job,
     mcmc_job,
-    mixture_from_drawing,
     reverse_job,
 )
+from diffview.gui.panels._sde2d_display import DisplayMixin
+from diffview.gui.panels._sde2d_draw import DrawingMixin
+from diffview.gui.panels._sde2d_learned import LearnedMixin
 from diffview.gui.panels._sde2d_overlays import OverlaysMixin
+from diffview.gui.panels._sde2d_state import StateMixin
 from diffview.gui.panels._sde2d_ui import (  # noqa: F401 - re-exported names
     DATASET_LABELS,
     DRAWING,
@@ -51,7 +55,7 @@ from diffview.gui.workers import JobRunner
 __all__ = ["Sde2DPanel", "MODES", "SDE_LABELS", "VIEWS"]
 
 
-class Sde2DPanel(OverlaysMixin, QWidget):
+class Sde2DPanel(OverlaysMixin, DisplayMixin, DrawingMixin, LearnedMixin, StateMixin, QWidget):
     """Point clouds under the Brownian, VP, VE and OU SDEs, forward, reverse and by MCMC.
 
     Signals
@@ -221,61 +225,6 @@ class Sde2DPanel(OverlaysMixin, QWidget):
             self._model_loader.start(job)
         self._on_samples_changed()
 
-    def _on_model_loaded(self, _rid: int, result) -> None:
-        name, model, error = result
-        if error:
-            self.context.report_status(f"2-D network for {name} not usable: {error}")
-        if name != self.dataset:
-            return
-        self._set_learned_model(model, name, loading=False)
-        self._update_enabled()
-        self._redraw()
-        self.learned_changed.emit(model is not None)
-
-    def _set_learned_model(self, model, name: str, loading: bool) -> None:
-        """Enable the learned-score choices when ``model`` exists; remember the user's choice
-        while a model loads so it comes back when the model is there."""
-        self._learned_model = model
-        if model is not None:
-            tip = ""
-        elif loading:
-            tip = "Loading the trained 2-D network…"
-        else:
-            tip = NO_MODEL_TIP.format(name=name)
-        for key in ("learned", "both"):
-            set_item_enabled(self.score_combo, key, model is not None, tip)
-        set_item_enabled(self.view_combo, "error", model is not None, tip)
-        if model is None:
-            wanted_score = self.score_source if self.score_source != "exact" else None
-            wanted_view = "error" if self.view_mode == "error" else None
-            if loading and (wanted_score or wanted_view):
-                self._wanted_learned = (wanted_score, wanted_view)
-            elif not loading:
-                self._wanted_learned = None
-            self.score_combo.blockSignals(True)
-            self.view_combo.blockSignals(True)
-            if wanted_score:
-                self.score_combo.setCurrentIndex(self.score_combo.findData("exact"))
-            if wanted_view:
-                self.view_combo.setCurrentIndex(self.view_combo.findData("both"))
-            self.score_combo.blockSignals(False)
-            self.view_combo.blockSignals(False)
-        elif self._wanted_learned is not None:
-            score, view = self._wanted_learned
-            self._wanted_learned = None
-            self.score_combo.blockSignals(True)
-            self.view_combo.blockSignals(True)
-            if score:
-                self.score_combo.setCurrentIndex(self.score_combo.findData(score))
-            if view:
-                self.view_combo.setCurrentIndex(self.view_combo.findData(view))
-            self.score_combo.blockSignals(False)
-            self.view_combo.blockSignals(False)
-
-    def learned_loading(self) -> bool:
-        """True while the data set's trained network is being looked up (for tests)."""
-        return self._model_loader.is_busy()
-
     def _on_sde_changed(self, *_) -> None:
         self._sde = sde_mod.make_sde(self.sde_combo.currentData())
         self.zoom_check.blockSignals(True)
@@ -434,109 +383,6 @@ class Sde2DPanel(OverlaysMixin, QWidget):
         self._shown_trails = trails
         self._redraw()
 
-    def _groups(self, n: int) -> np.ndarray:
-        """Colour by the half-plane where each particle started: the halves mix as t grows."""
-        ref = self._x_T if self.mode == "reverse" else (
-            self._x0 if self.mode == "forward" else self._mcmc_start())
-        if ref.shape[0] != n:
-            return None
-        if ref is not self._group_ref:   # recomputed only when the reference cloud changes
-            self._group_ref = ref
-            self._group_labels = (ref[:, 0] > 0).astype(np.int8)
-        return self._group_labels
-
-    def _on_zoom_toggled(self, on: bool) -> None:
-        if on:
-            self._redraw()
-        else:
-            self._set_default_range()
-
-    def _zoom_to_cloud(self) -> None:
-        """Fit the view to the middle 99 % of the shown points (outliers would dominate)."""
-        clouds = [x for x in self._shown.values() if x is not None and x.shape[0]]
-        if not clouds:
-            return
-        x = np.concatenate(clouds).astype(np.float64)
-        lo = np.percentile(x, 0.5, axis=0)
-        hi = np.percentile(x, 99.5, axis=0)
-        cx, cy = (float(v) for v in 0.5 * (lo + hi))
-        half = max(0.6 * float(np.max(hi - lo)), 0.5)
-        self.plot_a.view.setRange(xRange=(cx - half, cx + half), yRange=(cy - half, cy + half),
-                                  padding=0)
-
-    def _redraw(self, *_) -> None:
-        view = self.view_mode
-        show_points = view != "density"
-        # over a heat map, 1-pixel points let the density show through between them
-        point_size = 1.0 if view in ("both", "error") else 2.0
-        a, b = self._series()
-        for plot in (self.plot_a, self.plot_b):
-            if plot.points._size != point_size:
-                plot.points.setSize(point_size)
-        if self.zoom_check.isChecked():
-            self._zoom_to_cloud()
-        for which, plot, series in (("a", self.plot_a, a), ("b", self.plot_b, b)):
-            if series is None:
-                continue
-            x = self._shown.get(which)
-            if x is not None and show_points:
-                plot.set_points(x, self._groups(x.shape[0]))
-            else:
-                plot.set_points(None, None)
-            if self.trails_check.isChecked() and self._shown_trails:
-                plot.set_trails(self._shown_trails.get(series))
-            else:
-                plot.set_trails(None)
-        self._refresh_overlays()
-        self._update_labels()
-
-    def _update_labels(self) -> None:
-        t = self._shown_time
-        if self.mode == "mcmc":
-            self.time_label.setText(f"Metropolis step {int(t)}")
-        else:
-            m = float(self._sde.mean_coef(t))
-            s = float(self._sde.marginal_std(t))
-            self.time_label.setText(f"t = {t:.3g} / {self._sde.T:g}   m(t) = {m:.3f}   "
-                                    f"s(t) = {s:.3f}")
-        # The word-wrapped info label relayouts the control column on every change (~10 ms):
-        # while frames stream, refresh it at most every LABEL_INTERVAL_MS.
-        if self._label_timer.isActive():
-            self._label_dirty = True
-            return
-        self._label_timer.start()
-        self._update_info()
-
-    def _on_label_timer(self) -> None:
-        if self._label_dirty:
-            self._label_dirty = False
-            self._update_info()
-
-    def _update_info(self) -> None:
-        x = self._shown.get("a")
-        lines = [f"{DATASET_LABELS[self.dataset]}, {x.shape[0] if x is not None else 0:,} points"]
-        if x is not None and x.shape[0]:
-            # column by column: numpy's axis-0 reductions of an (N, 2) array are ~10x slower
-            cols = (x[:, 0], x[:, 1])
-            mu = [float(c.mean()) for c in cols]
-            sd = [float(c.std()) for c in cols]
-            lines.append(f"cloud mean ({mu[0]:+.2f}, {mu[1]:+.2f}), std ({sd[0]:.2f}, "
-                         f"{sd[1]:.2f})")
-        if self.mode == "forward":
-            lines.append("x_t = m(t) x₀ + s(t) ε, ε ~ N(0, I)" if self.forward_method == "exact"
-                         else "Euler-Maruyama: x += f dt + g √dt z")
-        rec = self._recording
-        if self._live is not None and "accept_rate" in self._live:
-            lines.append(f"acceptance rate {self._live['accept_rate']:.2f}")
-        elif rec is not None and "accept_rate" in rec.info:
-            lines.append(f"acceptance rate {rec.info['accept_rate']:.2f}")
-        if self.mode in ("reverse", "mcmc") and rec is None and self._live is None:
-            lines.append("Press Run to start.")
-        if self.mode == "forward" and self.forward_method == "em" and rec is None \
-                and self._live is None:
-            lines.append("Press Run to simulate the paths.")
-        self.info_label.setText("\n".join(lines))
-
     # ---- running ------------------------------------------------------------------------------
     def run(self) -> int | None:
         """Start the simulation of the current mode on the background thread; returns its id."""
@@ -632,59 +478,7 @@ class Sde2DPanel(OverlaysMixin, QWidget):
             return
         self.time_slider.setValue(v + 1)
 
-    # ---- drawing ------------------------------------------------------------------------------
-    def set_drawing(self, on: bool) -> None:
-        """Drawing mode: drags on the left plot add points; leaving it fits the mixture."""
-        self.plot_a.view.drawing = bool(on)
-        if self.draw_btn.isChecked() != bool(on):
-            self.draw_btn.blockSignals(True)
-            self.draw_btn.setChecked(bool(on))
-            self.draw_btn.blockSignals(False)
-        self.draw_btn.setText("Use drawing as data" if on else "Draw my distribution")
-        if on:
-            self.context.report_status("Drag on the left plot to draw; click again to use it.")
-        elif self._drawn:
-            self.use_drawing()
-
-    def add_drawn_point(self, x: float, y: float) -> None:
-        self._drawn.append((x, y))
-        self.plot_a.drawn.setData(np.asarray(self._drawn))
-
-    def clear_drawing(self) -> None:
-        self._drawn = []
-        self.plot_a.drawn.setData(np.zeros((0, 2)))
-
-    def use_drawing(self) -> None:
-        """Fit the drawn points as a mixture of small Gaussians and make it the data set."""
-        try:
-            self._drawn_mixture = mixture_from_drawing(np.asarray(self._drawn),
-                                                       self.draw_std_spin.value())
-        except ValueError as exc:
-            self.context.report_status(str(exc))
-            return
-        set_item_enabled(self.dataset_combo, DRAWING, True)
-        self.plot_a.drawn.setData(np.zeros((0, 2)))
-        k = self._drawn_mixture.n_components
-        self.context.report_status(f"Drawing: {k} Gaussians of σ = "
-                                   f"{self.draw_std_spin.value():g}.")
-        idx = self.dataset_combo.findData(DRAWING)
-        if self.dataset_combo.currentIndex() == idx:
-            self._on_dataset_changed()
-        else:
-            self.dataset_combo.setCurrentIndex(idx)
-
-    # ---- session, demo, shutdown --------------------------------------------------------------
-    def demo_state(self) -> None:
-        """Moons under the VP SDE, a quarter of the way to noise, density and arrows on."""
-        self.mode_combo.setCurrentIndex(self.mode_combo.findData("forward"))
-        self.dataset_combo.setCurrentIndex(self.dataset_combo.findData("moons"))
-        self.sde_combo.setCurrentIndex(self.sde_combo.findData("vp"))
-        self.forward_combo.setCurrentIndex(self.forward_combo.findData("exact"))
-        self.view_combo.setCurrentIndex(self.view_combo.findData("both"))
-        self.arrows_check.setChecked(True)
-        self.set_time(0.1)
-        self.refresh_overlays_now()
-
+    # ---- shutdown ------------------------------------------------------------------------------
     def shutdown(self) -> None:
         self._play_timer.stop()
         self._overlay_timer.stop()
@@ -692,50 +486,3 @@ class Sde2DPanel(OverlaysMixin, QWidget):
         self._runner.shutdown()
         self._overlay_runner.shutdown()
         self._model_loader.shutdown()
-
-    def to_state(self) -> dict:
-        return {"mode": self.mode, "dataset": self.dataset, "sde": self.sde_combo.currentData(),
-                "n": self.n_spin.value(), "seed": self.seed_spin.value(),
-                "steps": self.steps_spin.value(), "forward": self.forward_method,
-                "reverse": self.reverse_method, "score": self.score_source,
-                "mcmc_step": self.mcmc_step_spin.value(), "view": self.view_mode,
-                "arrows": self.arrows_check.isChecked(), "trails": self.trails_check.isChecked(),
-                "zoom": self.zoom_check.isChecked(),
-                "frame": self.time_slider.value(), "drawn": [list(p) for p in self._drawn],
-                "draw_std": self.draw_std_spin.value(),
-                "drawing_used": self._drawn_mixture is not None}
-
-    def from_state(self, state: dict) -> None:
-        def pick(box: QComboBox, key) -> None:
-            i = box.findData(key)
-            if i >= 0:
-                box.setCurrentIndex(i)
-
-        self.draw_std_spin.setValue(float(state.get("draw_std", 0.15)))
-        self._drawn = [tuple(map(float, p)) for p in state.get("drawn", [])]
-        if state.get("drawing_used") and self._drawn:
-            self._drawn_mixture = mixture_from_drawing(np.asarray(self._drawn),
-                                                       self.draw_std_spin.value())
-            set_item_enabled(self.dataset_combo, DRAWING, True)
-        pick(self.mode_combo, state.get("mode", "forward"))
-        pick(self.sde_combo, state.get("sde", "vp"))
-        self.n_spin.setValue(int(state.get("n", self.n_spin.value())))
-        self.seed_spin.setValue(int(state.get("seed", 0)))
-        self.steps_spin.setValue(int(state.get("steps", 200)))
-        pick(self.dataset_combo, state.get("dataset", "double_gaussian"))
-        pick(self.forward_combo, state.get("forward", "exact"))
-        pick(self.reverse_combo, state.get("reverse", "sde"))
-        score = state.get("score", "exact")
-        view = state.get("view", "both")
-        if self.learned_available or score == "exact":
-            pick(self.score_combo, score)
-        elif self.learned_loading():
-            # the network is still loading: _set_learned_model picks these when it is there
-            self._wanted_learned = (score, view if view == "error" else None)
-        self.mcmc_step_spin.setValue(float(state.get("mcmc_step", 0.3)))
-        if view != "error" or self.learned_available:
-            pick(self.view_combo, view)
-        self.arrows_check.setChecked(bool(state.get("arrows", False)))
-        self.trails_check.setChecked(bool(state.get("trails", False)))
-        self.zoom_check.setChecked(bool(state.get("zoom", self.zoom_check.isChecked())))
-        self.set_frame(int(state.get("frame", 0)))
