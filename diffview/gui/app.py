@@ -123,7 +123,8 @@ def run_gui(argv: list[str] | None = None) -> int:
 
     from diffview.gui.main_window import MainWindow
 
-    window = MainWindow(context, restore_layout=not args.screenshot)
+    window = MainWindow(context, restore_layout=not args.screenshot,
+                        model=args.model if args.model is not None else "default")
     # A screenshot uses the default layout and must not overwrite the user's saved one.
     window.persist_layout = not args.screenshot
     _install_excepthook(context)
@@ -132,10 +133,6 @@ def run_gui(argv: list[str] | None = None) -> int:
         app.styleHints().colorSchemeChanged.connect(
             lambda _scheme: window.apply_theme(
                 str(context.settings.value("ui/theme", "system"))))
-    if args.model is not None:
-        window.load_model(args.model)
-    else:
-        window.load_default_model()
 
     if args.screenshot:
         code = _screenshot(app, window, args)

@@ -109,7 +109,12 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
     """
 
     def __init__(self, context: AppContext | None = None, panel_classes=None,
-                 restore_layout: bool = True):
+                 restore_layout: bool = True, model: str | Path | None = None):
+        """``model``: an ONNX path, or ``"default"`` for the bundled model, to load at once.
+
+        Loading starts before the panels are built, so that onnxruntime opens the model on
+        its worker while the GUI thread builds the window (the two overlap on start-up).
+        """
         super().__init__()
         self.context = context if context is not None else AppContext(self)
         self.setWindowTitle("diffview")
@@ -145,11 +150,6 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
         self._warm_runner.start(call_in_worker(warm_up))
 
         self._build_status_bar()
-        self._build_panels(panel_classes if panel_classes is not None
-                           else load_panel_classes())
-        self._build_actions()
-        self._build_menus_and_toolbar()
-
         ctx = self.context
         ctx.status_message.connect(self.show_status)
         ctx.error_raised.connect(self.show_error)
@@ -157,6 +157,15 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
         ctx.image_model_changed.connect(self._on_model_changed)
         ctx.denoise_requested.connect(lambda *_: self.raise_panel("sampling"))
         ctx.trajectory_requested.connect(lambda *_: self.raise_panel("sampling"))
+        if model == "default":
+            self.load_default_model()
+        elif model is not None:
+            self.load_model(model)
+        self._build_panels(panel_classes if panel_classes is not None
+                           else load_panel_classes())
+        self._build_actions()
+        self._build_menus_and_toolbar()
+        self._on_model_busy(self.model_busy())
 
         self.resize(1280, 800)
         if restore_layout:
@@ -284,7 +293,9 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
         return self._model_runner.is_busy()
 
     def _on_model_busy(self, busy: bool) -> None:
-        self.act_open_model.setEnabled(not busy)
+        act = getattr(self, "act_open_model", None)  # the first load starts before the menus
+        if act is not None:
+            act.setEnabled(not busy)
 
     def _on_model_loaded(self, _rid: int, denoiser) -> None:
         self.context.report_progress("Loading model", 1, 1)
