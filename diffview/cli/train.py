@@ -6,10 +6,16 @@ torch is imported only inside :func:`run`, so building the parser stays light.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
+
+# Progress lines for the app at most this often (every step's loss still arrives, batched).
+PROGRESS_INTERVAL_S = 0.05
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
@@ -78,8 +84,19 @@ def add_parser(subparsers: argparse._SubParsersAction, help_text: str) -> argpar
                    help="do not train: export the checkpoint given by --resume to --out")
     p.add_argument("--raw-weights", action="store_true",
                    help="export the raw weights instead of their EMA")
+    p.add_argument("--epochs", type=float, default=None,
+                   help="passes over an image data set; sets --steps to "
+                        "ceil(epochs * images / batch) once the data is read")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
+                   help="where torch trains; cuda fails with a message when unusable")
     p.add_argument("--log-every", type=int, default=10, help="steps between progress lines")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.add_argument("--progress-json", action="store_true",
+                   help="machine-readable progress: one JSON event per line on stdout, "
+                        "previews saved under RUN_DIR/previews (for the app)")
+    p.add_argument("--stdin-control", action="store_true",
+                   help="read pause/resume/stop lines from stdin; end of input stops the run "
+                        "with a checkpoint")
     return p
 
 
@@ -125,80 +142,249 @@ def _bar(frac: float, width: int = 24) -> str:
     return "#" * n + "-" * (width - n)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train, print progress, and export; returns the process exit code."""
-    from diffview.training.checkpoint import CheckpointError, load_checkpoint
-    from diffview.training.config import ConfigError
-    from diffview.training.data import TrainingDataError
-    from diffview.training.loop import TrainingError, train
+class _Reporter:
+    """Prints progress for people, or protocol lines (:mod:`diffview.training.protocol`) for
+    the app. Thread-safe: the stdin reader acknowledges commands from its own thread."""
 
-    try:
-        base = None
-        if args.resume:
-            base = load_checkpoint(args.resume)["config"]
-        config = config_from_args(args, base)
-    except (ConfigError, CheckpointError) as exc:
-        print(f"diffview train: {exc}", file=sys.stderr)
-        return 2
-    if args.export_only:
-        if not (args.resume and args.out):
-            print("diffview train: --export-only needs --resume CKPT and --out FILE.onnx",
-                  file=sys.stderr)
-            return 2
-        return _export(args.resume, args.out, not args.raw_weights)
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / _slug(config.data)
-    stop = {"flag": False}
+    def __init__(self, json_mode: bool, quiet: bool, log_every: int) -> None:
+        self.json = json_mode
+        self.quiet = quiet
+        self.log_every = max(1, log_every)
+        self._lock = threading.Lock()
+        self._steps: list[int] = []
+        self._losses: list[float] = []
+        self._last_progress = 0.0
 
-    def on_sigint(signum, frame):  # noqa: ARG001
-        if stop["flag"]:
-            raise KeyboardInterrupt
-        stop["flag"] = True
-        print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort)",
-              file=sys.stderr, flush=True)
+    def event(self, name: str, **fields) -> None:
+        if not self.json:
+            return
+        from diffview.training.protocol import encode_event
 
-    old = signal.signal(signal.SIGINT, on_sigint)
-    last = None
-    started = time.monotonic()
-    try:
-        if not args.quiet:
-            print(f"training on {config.data} for {config.steps} steps, batch {config.batch_size}, "
-                  f"checkpoints in {run_dir}", flush=True)
-        for rec in train(config, out_dir=run_dir, resume=args.resume,
-                         should_stop=lambda: stop["flag"]):
-            last = rec
-            if not args.quiet and (rec.step % max(1, args.log_every) == 0 or rec.done):
+        line = encode_event(name, **fields)
+        with self._lock:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+    def say(self, text: str) -> None:
+        if not self.json and not self.quiet:
+            print(text, flush=True)
+
+    def error(self, stage: str, message: str) -> None:
+        print(f"diffview train: {message}", file=sys.stderr, flush=True)
+        self.event("error", stage=stage, message=message)
+
+    def progress(self, rec) -> None:
+        if not self.json:
+            if not self.quiet and (rec.step % self.log_every == 0 or rec.done):
                 frac = rec.step / rec.total_steps
                 print(f"[{_bar(frac)}] {rec.step}/{rec.total_steps} loss {rec.loss:.4f} "
                       f"(avg {rec.loss_avg:.4f}) lr {rec.lr:.2e} {rec.samples_per_s:.0f} "
                       f"samples/s elapsed {_fmt_time(rec.elapsed_s)} eta {_fmt_time(rec.eta_s)}"
                       + (f" ckpt {rec.checkpoint}" if rec.checkpoint else ""), flush=True)
-    except (ConfigError, TrainingDataError, CheckpointError, TrainingError) as exc:
-        print(f"diffview train: {exc}", file=sys.stderr)
+            return
+        if rec.loss == rec.loss:  # a cancelled run's last record has no loss
+            self._steps.append(rec.step)
+            self._losses.append(rec.loss)
+        now = time.monotonic()
+        # At most ~20 lines a second; every step's loss still arrives (batched).
+        if (rec.done or rec.checkpoint or rec.preview is not None
+                or now - self._last_progress >= PROGRESS_INTERVAL_S):
+            self._last_progress = now
+            self.event("progress", step=rec.step, total_steps=rec.total_steps, loss=rec.loss,
+                       loss_avg=rec.loss_avg, lr=rec.lr, samples_per_s=rec.samples_per_s,
+                       elapsed_s=rec.elapsed_s, eta_s=rec.eta_s, steps=self._steps,
+                       losses=self._losses)
+            self._steps, self._losses = [], []
+
+
+class _Control:
+    """Stop and pause flags, set by Ctrl-C / SIGTERM or by commands read from stdin."""
+
+    def __init__(self, reporter: _Reporter) -> None:
+        self.stop = threading.Event()
+        self._resume = threading.Event()
+        self._paused = False
+        self._reporter = reporter
+
+    def command(self, text: str) -> None:
+        cmd = text.strip().lower()
+        if cmd == "stop":
+            if not self.stop.is_set():
+                self.stop.set()
+                self._reporter.event("stopping")
+            self._resume.set()
+        elif cmd == "pause":
+            self._paused = True
+            self._resume.clear()
+        elif cmd == "resume":
+            self._paused = False
+            self._resume.set()
+        elif cmd:
+            print(f"diffview train: unknown command {cmd!r} on stdin (pause, resume, stop)",
+                  file=sys.stderr, flush=True)
+
+    def read_stdin(self) -> None:
+        """Thread target: commands until end of input, which counts as ``stop``."""
+        try:
+            for line in sys.stdin:
+                self.command(line)
+        except (OSError, ValueError):
+            pass
+        self.command("stop")
+
+    def wait_while_paused(self, step: int) -> None:
+        """Between steps: block while paused (the run keeps its state and its time)."""
+        if not self._paused or self.stop.is_set():
+            return
+        self._reporter.event("paused", step=step)
+        self._reporter.say(f"paused at step {step}")
+        while self._paused and not self.stop.is_set():
+            self._resume.wait(0.5)
+        if not self.stop.is_set():
+            self._reporter.event("resumed", step=step)
+
+
+def _clean_stale_temporaries(folder: Path) -> None:
+    """Remove ``.NAME.*.tmp`` files a killed run left behind (atomic writes never finished)."""
+    if not folder.is_dir():
+        return
+    for sub in (folder, folder / "previews"):
+        if sub.is_dir():
+            for tmp in sub.glob(".*.tmp"):
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
+
+
+def _save_preview(run_dir: Path, step: int, preview) -> Path:
+    import numpy as np
+
+    from diffview.training.checkpoint import atomic_write_bytes
+
+    path = run_dir / "previews" / f"step_{step:07d}.npy"
+    atomic_write_bytes(path, lambda fh: np.save(fh, np.asarray(preview, np.float32)))
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, report progress, and export; returns the process exit code."""
+    from diffview.training.checkpoint import CheckpointError, load_checkpoint
+    from diffview.training.config import ConfigError
+    from diffview.training.data import TrainingDataError, load_training_data
+    from diffview.training.loop import TrainingError, build_model, resolve_device, train
+    from diffview.training.protocol import encode_array
+    from diffview.training.unet import count_parameters
+
+    rep = _Reporter(args.progress_json, args.quiet, args.log_every)
+    resume_step = 0
+    try:
+        base = None
+        if args.resume:
+            state = load_checkpoint(args.resume)
+            base, resume_step = state["config"], int(state.get("step", 0))
+            del state
+        config = config_from_args(args, base)
+        if args.epochs is not None and not (args.epochs > 0 and args.epochs == args.epochs):
+            raise ConfigError(f"epochs must be a number > 0, got {args.epochs}")
+        if args.epochs is not None and config.is_toy:
+            raise ConfigError("--epochs needs a finite data set; a toy set draws fresh points "
+                              "every step, so give --steps instead")
+        device = resolve_device(args.device)
+    except (ConfigError, CheckpointError, TrainingError) as exc:
+        rep.error("config", str(exc))
+        return 2
+    if args.export_only:
+        if not (args.resume and args.out):
+            rep.error("config", "--export-only needs --resume CKPT and --out FILE.onnx")
+            return 2
+        return _export(args.resume, args.out, not args.raw_weights, rep)
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / _slug(config.data)
+    _clean_stale_temporaries(run_dir)
+    control = _Control(rep)
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        if control.stop.is_set():
+            raise KeyboardInterrupt
+        control.command("stop")
+        print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort)",
+              file=sys.stderr, flush=True)
+
+    old_int = signal.signal(signal.SIGINT, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal) if hasattr(signal, "SIGTERM") else None
+    if args.stdin_control:
+        threading.Thread(target=control.read_stdin, name="stdin-control", daemon=True).start()
+    last = None
+    started = time.monotonic()
+    try:
+        rep.event("status", message=f"loading {config.data}")
+        data = load_training_data(config.data, config.image_size, config.channels)
+        if args.epochs is not None and data.images is not None:
+            steps = max(1, math.ceil(args.epochs * data.images.shape[0] / config.batch_size))
+            config = dataclasses.replace(config, steps=steps)
+        params = count_parameters(build_model(config, data.sample_shape))
+        rep.event("started", run_dir=str(run_dir.resolve()), step=resume_step,
+                  total_steps=config.steps, kind=data.kind, sample_shape=list(data.sample_shape),
+                  parameters=params, device=str(device), dataset=data.dataset,
+                  config=config.to_dict())
+        rep.say(f"training on {config.data} for {config.steps} steps, batch {config.batch_size}, "
+                f"checkpoints in {run_dir}")
+        for rec in train(config, out_dir=run_dir, resume=args.resume, data=data,
+                         should_stop=control.stop.is_set, device=str(device)):
+            last = rec
+            rep.progress(rec)
+            if rec.checkpoint:
+                rep.event("checkpoint", step=rec.step, path=str(Path(rec.checkpoint).resolve()))
+            if rec.preview is not None and args.progress_json:
+                path = _save_preview(run_dir, rec.step, rec.preview)
+                rep.event("preview", step=rec.step, path=str(path.resolve()),
+                          samples=encode_array(rec.preview, data.kind))
+            if not rec.done:
+                control.wait_while_paused(rec.step)
+    except ConfigError as exc:
+        rep.error("config", str(exc))
+        return 1
+    except (TrainingDataError, CheckpointError) as exc:
+        rep.error("data", str(exc))
+        return 1
+    except (TrainingError, OSError) as exc:
+        rep.error("train", str(exc))
         return 1
     finally:
-        signal.signal(signal.SIGINT, old)
+        signal.signal(signal.SIGINT, old_int)
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
     if last is None:
+        rep.error("train", "training produced no steps")
         return 1
-    print(f"stopped ({last.stop_reason}) at step {last.step}, loss avg {last.loss_avg:.4f}, "
-          f"{_fmt_time(time.monotonic() - started)} wall; checkpoint {run_dir / 'checkpoint.pt'}",
-          flush=True)
+    ckpt = run_dir / "checkpoint.pt"
+    rep.event("stopped", reason=last.stop_reason, step=last.step, checkpoint=str(ckpt.resolve()))
+    if not rep.json:  # the summary, printed even with --quiet
+        print(f"stopped ({last.stop_reason}) at step {last.step}, loss avg "
+              f"{last.loss_avg:.4f}, {_fmt_time(time.monotonic() - started)} wall; "
+              f"checkpoint {ckpt}", flush=True)
     if last.stop_reason == "cancelled":
         return 130
     if args.out:
-        return _export(run_dir / "checkpoint.pt", args.out, not args.raw_weights)
+        return _export(ckpt, args.out, not args.raw_weights, rep, control.stop.is_set)
     return 0
 
 
-def _export(checkpoint, out, use_ema: bool) -> int:
+def _export(checkpoint, out, use_ema: bool, rep: _Reporter, should_cancel=None) -> int:
     from diffview.training.checkpoint import CheckpointError
     from diffview.training.export import ExportError, export_checkpoint
 
+    rep.event("exporting", path=str(Path(out).resolve()))
     try:
-        result = export_checkpoint(checkpoint, out, use_ema=use_ema)
-    except (ExportError, CheckpointError) as exc:
-        print(f"diffview train: export failed: {exc}", file=sys.stderr)
+        result = export_checkpoint(checkpoint, out, use_ema=use_ema, should_cancel=should_cancel)
+    except (ExportError, CheckpointError, OSError) as exc:
+        rep.error("export", f"export failed: {exc}")
         return 1
-    print(f"exported {result.path} (parity max abs diff {result.max_abs_diff:.2e})", flush=True)
+    rep.event("exported", path=str(Path(result.path).resolve()),
+              max_abs_diff=result.max_abs_diff)
+    if not rep.json:
+        print(f"exported {result.path} (parity max abs diff {result.max_abs_diff:.2e})",
+              flush=True)
     return 0
 
 

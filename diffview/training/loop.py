@@ -106,14 +106,39 @@ def ema_decay(config: TrainConfig, step: int) -> float:
     return min(config.ema, (1.0 + step) / (10.0 + step))
 
 
-class _Run:
-    """The mutable state of one run (model, EMA, optimiser, random generators)."""
+def resolve_device(name: str = "cpu") -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when torch can use it) as a torch device.
 
-    def __init__(self, config: TrainConfig, data: TrainingData) -> None:
+    Raises
+    ------
+    TrainingError
+        for ``"cuda"`` when torch has no usable CUDA device, or an unknown name.
+    """
+    if name not in ("auto", "cpu", "cuda"):
+        raise TrainingError(f"device must be auto, cpu or cuda, got {name!r}")
+    has_cuda = bool(torch.cuda.is_available())
+    if name == "cuda" and not has_cuda:
+        raise TrainingError(
+            "training on CUDA was asked for, but torch cannot use a CUDA device here "
+            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); "
+            "choose the CPU, or install a CUDA build of torch on a machine with an NVIDIA GPU")
+    return torch.device("cuda" if name != "cpu" and has_cuda else "cpu")
+
+
+class _Run:
+    """The mutable state of one run (model, EMA, optimiser, random generators).
+
+    Random numbers are always drawn on the CPU (numpy and a CPU torch generator) and moved
+    to the device, so a run's batches and noise do not depend on where it trains.
+    """
+
+    def __init__(self, config: TrainConfig, data: TrainingData,
+                 device: torch.device | None = None) -> None:
         self.config = config
         self.data = data
+        self.device = device if device is not None else torch.device("cpu")
         torch.manual_seed(config.seed)
-        self.model = build_model(config, data.sample_shape)
+        self.model = build_model(config, data.sample_shape).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
                                      weight_decay=config.weight_decay)
@@ -126,7 +151,8 @@ class _Run:
             sched = make_schedule(config.schedule, config.T)
             self.sqrt_ab = torch.tensor(sched.sqrt_alpha_bars, dtype=torch.float32)
             self.sqrt_1mab = torch.tensor(sched.sqrt_one_minus_alpha_bars, dtype=torch.float32)
-            self.alpha_bars = torch.tensor(sched.alpha_bars, dtype=torch.float32)
+            self.alpha_bars = torch.tensor(sched.alpha_bars, dtype=torch.float32,
+                                           device=self.device)
 
     # -- state ------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -174,12 +200,16 @@ class _Run:
             eps = torch.randn(x0.shape, generator=self.gen)
             shape = (-1,) + (1,) * (x0.dim() - 1)
             xt = self.sqrt_ab[t].view(shape) * x0 + self.sqrt_1mab[t].view(shape) * eps
+            if self.device.type != "cpu":
+                xt, t, eps = xt.to(self.device), t.to(self.device), eps.to(self.device)
         else:
             x0 = torch.from_numpy(sample_points(self.data.toy, c.batch_size, self.rng))
             t = c.t_min + (1.0 - c.t_min) * torch.rand(c.batch_size, generator=self.gen)
             eps = torch.randn(x0.shape, generator=self.gen)
             m, s = vp_mean_std(t, c.beta_min, c.beta_max)
             xt = m[:, None] * x0 + s[:, None] * eps
+            if self.device.type != "cpu":
+                xt, t, eps = xt.to(self.device), t.to(self.device), eps.to(self.device)
         return torch.mean((self.model(xt, t) - eps) ** 2)
 
     def update_ema(self) -> None:
@@ -197,26 +227,28 @@ class _Run:
         g = torch.Generator().manual_seed(12345)
         self.ema.eval()
         c = self.config
+        dev = self.device
         if self.data.kind == "image":
-            x = torch.randn((n, *self.data.sample_shape), generator=g)
+            x = torch.randn((n, *self.data.sample_shape), generator=g).to(dev)
             ts = np.linspace(c.T - 1, 0, n_steps).round().astype(np.int64)
+            one = torch.tensor(1.0, device=dev)
             for i, ti in enumerate(ts):
                 ab = self.alpha_bars[ti]
-                ab_prev = self.alpha_bars[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0)
-                eps = self.ema(x, torch.full((n,), int(ti), dtype=torch.int64))
+                ab_prev = self.alpha_bars[ts[i + 1]] if i + 1 < len(ts) else one
+                eps = self.ema(x, torch.full((n,), int(ti), dtype=torch.int64, device=dev))
                 x0 = ((x - torch.sqrt(1 - ab) * eps) / torch.sqrt(ab)).clamp(-1, 1)
                 x = torch.sqrt(ab_prev) * x0 + torch.sqrt(1 - ab_prev) * eps
-            return x.clamp(-1, 1).numpy()
-        x = torch.randn((n * 64, 2), generator=g)
+            return x.clamp(-1, 1).cpu().numpy()
+        x = torch.randn((n * 64, 2), generator=g).to(dev)
         times = np.linspace(1.0, c.t_min, 100)
         for t0, t1 in zip(times[:-1], times[1:], strict=True):
-            t = torch.full((x.shape[0],), float(t0))
+            t = torch.full((x.shape[0],), float(t0), device=dev)
             beta = c.beta_min + t0 * (c.beta_max - c.beta_min)
             _, s = vp_mean_std(t, c.beta_min, c.beta_max)
             score = -self.ema(x, t) / s[:, None]
             drift = -0.5 * beta * x - 0.5 * beta * score
             x = x + drift * (t1 - t0)
-        return x.numpy()
+        return x.cpu().numpy()
 
 
 def _write_checkpoint(run: _Run, out_dir: Path | None) -> str | None:
@@ -231,6 +263,7 @@ def train(
     resume: str | Path | None = None,
     data: TrainingData | None = None,
     should_stop: Callable[[], bool] | None = None,
+    device: str = "cpu",
 ) -> Iterator[Progress]:
     """Train an epsilon network, yielding a :class:`Progress` after every step.
 
@@ -244,18 +277,22 @@ def train(
     data : already loaded data; read from ``config.data`` when ``None``.
     should_stop : polled between steps; when it returns True the run writes a checkpoint and
         ends with ``stop_reason="cancelled"``. Closing the generator does the same.
+    device : ``"cpu"`` (default), ``"cuda"`` or ``"auto"``; see :func:`resolve_device`.
+        Checkpoints load on either.
 
     Raises
     ------
     TrainingError
-        if the loss becomes NaN or infinite; the last good checkpoint is left untouched.
+        if the loss becomes NaN or infinite (the last good checkpoint is left untouched), or
+        CUDA is asked for and unusable.
     """
+    torch_device = resolve_device(device)
     torch.set_num_threads(config.threads)
     if data is None:
         data = load_training_data(config.data, config.image_size, config.channels)
     if data.kind == "points" and len(data.sample_shape) != 1:
         raise TrainingError("point data must have shape (d,)")
-    run = _Run(config, data)
+    run = _Run(config, data, torch_device)
     if resume is not None:
         state = load_checkpoint(resume)
         run.load(state)
