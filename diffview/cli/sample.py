@@ -19,6 +19,10 @@ import numpy as np
 DEVICES = ("auto", "cpu", "cuda")
 SAMPLER_NAMES = ("ddpm", "ddim", "dpm++2m", "sde", "ode", "pc")
 SPACINGS = ("leading", "trailing", "linspace")
+# Samples per network call: beyond this the activations of one call alone can exhaust memory.
+MAX_BATCH = 4096
+# Share of the available memory the samples (float32 plus the uint8 grid) may take.
+MEMORY_SHARE = 0.5
 
 
 def add_parser(subparsers, help_text: str) -> argparse.ArgumentParser:
@@ -41,7 +45,8 @@ def add_parser(subparsers, help_text: str) -> argparse.ArgumentParser:
     p.add_argument("--clip-x0", type=float, default=None, metavar="C",
                    help="clip each x0 prediction to [-C, C] (e.g. 1 for images; default: off)")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
-    p.add_argument("--batch", type=int, default=64, help="samples per network call")
+    p.add_argument("--batch", type=int, default=64,
+                   help=f"samples per network call, 1..{MAX_BATCH} (default 64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("--npy", default=None,
@@ -62,8 +67,11 @@ class CliError(Exception):
 def _check_args(args: argparse.Namespace) -> None:
     if args.n < 1:
         raise CliError(f"--n must be at least 1, found {args.n}")
-    if args.batch < 1:
-        raise CliError(f"--batch must be at least 1, found {args.batch}")
+    if not 1 <= args.batch <= MAX_BATCH:
+        raise CliError(f"--batch must be in 1..{MAX_BATCH} (samples per network call), "
+                       f"found {args.batch}")
+    if args.seed < 0:
+        raise CliError(f"--seed must be >= 0, found {args.seed}")
     if args.steps is not None and args.steps < 1:
         raise CliError(f"--steps must be at least 1, found {args.steps}")
     if not 0.0 <= args.eta <= 1.0:
@@ -82,6 +90,27 @@ def _check_args(args: argparse.Namespace) -> None:
             raise CliError(f"{flag} {path}: expected a {suffix} file name")
         if not path.parent.is_dir():
             raise CliError(f"{flag} {path}: folder {path.parent} does not exist")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), else None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_memory(n: int, sample_shape) -> None:
+    """Refuse an ``--n`` whose samples alone would not fit in memory, before sampling."""
+    need = n * math.prod(sample_shape) * (4 + 1 + 4)  # float32 samples, uint8, grid/npy copy
+    free = available_memory()
+    if free is not None and need > MEMORY_SHARE * free:
+        raise CliError(f"--n {n} needs about {need / 2**30:.1f} GiB for the samples alone, "
+                       f"more than half of the {free / 2**30:.1f} GiB of memory available; "
+                       "use a smaller --n")
 
 
 def _load_model(spec: str, device: str):
@@ -122,6 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(f"--eta applies to the ddim sampler only, not {args.sampler}")
     if info.time_kind == "index" and args.steps is not None and args.steps > info.T:
         raise CliError(f"--steps must be at most the model's T = {info.T}, found {args.steps}")
+    _check_memory(args.n, info.sample_shape)
     t0 = time.perf_counter()
     progress = None if args.quiet else _progress_printer(t0, args.n, args.batch)
     try:
@@ -129,6 +159,9 @@ def _run(args: argparse.Namespace) -> int:
                      args.batch, args.seed, progress, clip_x0=args.clip_x0)
     except (ValueError, ModelError) as exc:
         raise CliError(str(exc)) from None
+    except MemoryError:
+        raise CliError(f"out of memory while sampling {args.n} samples in batches of "
+                       f"{args.batch}; use a smaller --n or --batch") from None
     seconds = time.perf_counter() - t0
     if not args.quiet:
         print(file=sys.stderr)

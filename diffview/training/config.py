@@ -7,6 +7,10 @@ from dataclasses import asdict, dataclass, field, fields
 
 from diffview.core.schedules import SCHEDULES
 
+# The largest batch accepted: more samples per step than this exhausts memory long before it
+# helps (a batch of 10^9 toy points alone would need 16 GB).
+MAX_BATCH_SIZE = 65_536
+
 
 class ConfigError(ValueError):
     """A training option has an impossible value; the message names the option."""
@@ -120,6 +124,8 @@ def validate(c: TrainConfig) -> None:
         raise ConfigError("data must name an IDX folder, an image folder or toy:NAME")
     _int_at_least("steps", c.steps, 1)
     _int_at_least("batch_size", c.batch_size, 1)
+    if c.batch_size > MAX_BATCH_SIZE:
+        raise ConfigError(f"batch_size must be at most {MAX_BATCH_SIZE}, got {c.batch_size}")
     _int_at_least("warmup", c.warmup, 0)
     _int_at_least("T", c.T, 2)
     _int_at_least("seed", c.seed, 0)
