@@ -11,7 +11,7 @@ import importlib
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -45,8 +45,10 @@ PANEL_MODULES = (
     ("diffview.gui.panels.grid", "GridPanel"),
     ("diffview.gui.panels.sde2d", "Sde2DPanel"),
     ("diffview.gui.panels.randomwalk", "RandomWalkPanel"),
+    ("diffview.gui.panels.training", "TrainingPanel"),
 )
 MODEL_FILTER = "ONNX models (*.onnx);;All files (*)"
+PROGRESS_REFRESH_MS = 100  # the status-bar progress bar redraws at most this often
 
 
 def load_panel_classes() -> list[type]:
@@ -84,13 +86,13 @@ def warm_up() -> None:
     make_sampler("ddim", make_schedule("linear", 100), n_steps=10)
 
 
-def load_model_job(path: Path, device: str):
+def load_model_job(path: Path, device: str, threads: int | None = None):
     """A worker job that opens and checks an ONNX model (never on the GUI thread)."""
 
     def load():
         from diffview.engine import ModelError, OnnxDenoiser
 
-        model = OnnxDenoiser(path, device=device)
+        model = OnnxDenoiser(path, device=device, threads=threads)
         info = model.info
         if info.kind != "image":
             shape = "×".join(map(str, info.sample_shape))
@@ -165,6 +167,9 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
                            else load_panel_classes())
         self._build_actions()
         self._build_menus_and_toolbar()
+        from diffview.gui.training_actions import install_training
+
+        install_training(self)
         self._on_model_busy(self.model_busy())
 
         self.resize(1280, 800)
@@ -214,6 +219,10 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
         self.cancel_button.clicked.connect(self.cancel_jobs)
         self.progress.hide()
         self.cancel_button.hide()
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(PROGRESS_REFRESH_MS)
+        self._progress_timer.timeout.connect(self._refresh_progress)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)
         sb.addPermanentWidget(self.model_label)
@@ -243,8 +252,18 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
         else:
             self._active_jobs[name] = (done, total)
         if not self._active_jobs:
+            self._progress_timer.stop()
             self.progress.hide()
             self.cancel_button.hide()
+        elif self.progress.isHidden():
+            self._refresh_progress()  # a new job shows at once
+        elif not self._progress_timer.isActive():
+            # QProgressBar.setValue repaints synchronously (tens of ms on a loaded CPU):
+            # coalesce a run's per-step reports into one refresh per PROGRESS_REFRESH_MS.
+            self._progress_timer.start()
+
+    def _refresh_progress(self) -> None:
+        if not self._active_jobs:
             return
         name, (done, total) = next(reversed(self._active_jobs.items()))
         self.progress.setRange(0, max(total, 0))
@@ -273,12 +292,20 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
         path = Path(path)
         self.show_status(f"Checking model {path.name}…")
         self.context.report_progress("Loading model", 0, 0)
-        return self._model_runner.start(load_model_job(path, self.context.device))
+        from diffview.gui.training_actions import model_threads, startup_device
+
+        return self._model_runner.start(load_model_job(path, startup_device(self.context),
+                                                       model_threads(self.context)))
 
     def load_default_model(self) -> int | None:
-        """Load the bundled default model, if it is there; returns the request id or None."""
+        """Load the model chosen in Preferences, else the bundled default; returns the
+        request id or None."""
         from diffview.engine import default_model_path
+        from diffview.gui.training_actions import preferred_model_path
 
+        preferred = preferred_model_path(self.context.settings)
+        if preferred is not None:
+            return self.load_model(preferred)
         try:
             path = Path(default_model_path())
         except Exception as exc:  # noqa: BLE001

@@ -1,0 +1,209 @@
+"""Main-window glue for Preferences and training: the actions, applying a dialog's result.
+
+The dialog only returns :class:`~diffview.gui.preferences.Preferences`; this module stores
+them, reloads the model when the inference settings or the model choice changed, and starts
+training in the Training panel. It also answers for a build without torch: the Train action
+then explains how to get it instead of failing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
+
+from diffview.gui.preferences import (
+    Preferences,
+    load_preferences,
+    save_preferences,
+    training_problems,
+)
+
+__all__ = ["TORCH_MISSING", "TrainingActions", "install_training", "model_threads",
+           "preferred_model_path", "startup_device", "torch_available"]
+
+log = logging.getLogger(__name__)
+
+TORCH_MISSING = (
+    "Training needs PyTorch, and this copy of diffview cannot import it (the light build "
+    "leaves it out to stay small).\n\n"
+    "To train models: install the full build of diffview, or, in a Python installation of "
+    "diffview, install torch into the same environment, e.g.\n"
+    "    pip install -c constraints.txt -e .\n"
+    "(constraints.txt pins the CPU build of torch), then restart diffview.\n\n"
+    "Everything else (sampling, the 2-D and physics panels, opening ONNX models) works "
+    "without torch.")
+
+
+def torch_available() -> bool:
+    """Whether torch can be imported here, checked without importing it."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def preferred_model_path(settings) -> Path | None:
+    """The model chosen on the Model tab, when one is chosen and exists; else None."""
+    path = load_preferences(settings).model.path
+    if path and Path(path).expanduser().is_file():
+        return Path(path).expanduser()
+    return None
+
+
+def model_threads(context) -> int | None:
+    """onnxruntime threads from the Inference tab (None: let onnxruntime choose)."""
+    return load_preferences(context.settings).inference.threads or None
+
+
+def startup_device(context) -> str:
+    """The Inference tab's provider, unless the command line asked for one (not "auto")."""
+    if context.device == "auto":
+        context.device = load_preferences(context.settings).inference.device
+    return context.device
+
+
+def install_training(window) -> TrainingActions:
+    """Add File > Preferences…, Run > Train… and wire the Training panel; returns the glue."""
+    glue = TrainingActions(window)
+    window.training_actions = glue
+    return glue
+
+
+class TrainingActions(QObject):
+    """The Preferences and Train actions of a main window."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.context = window.context
+        self.dialog = None
+        shortcut = QKeySequence(QKeySequence.StandardKey.Preferences)
+        if shortcut.isEmpty():  # X11 and Windows have no standard binding
+            shortcut = QKeySequence("Ctrl+,")
+        self.act_preferences = QAction("&Preferences…", window)
+        self.act_preferences.setObjectName("act_preferences")
+        self.act_preferences.setShortcut(shortcut)
+        self.act_preferences.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.act_preferences.setStatusTip("Inference provider and threads, the model, and the "
+                                          "training options")
+        self.act_preferences.triggered.connect(lambda: self.open_preferences("inference"))
+        self.act_train = QAction("&Train…", window)
+        self.act_train.setObjectName("act_train")
+        self.act_train.setShortcut(QKeySequence("Ctrl+T"))
+        self.act_train.setStatusTip("Train a new model from inside the app (needs torch)")
+        self.act_train.triggered.connect(self.ask_train)
+        self._add_to_menus()
+        panel = window.panels.get("training")
+        if panel is not None:
+            panel.settings_requested.connect(lambda: self.open_preferences("training"))
+            panel.train_requested.connect(self.train_with_saved)
+
+    def _add_to_menus(self) -> None:
+        """File > Preferences… (above Quit), Run > Train…."""
+        bar = self.window.menuBar()
+        menus = {a.text().replace("&", ""): a.menu() for a in bar.actions()}
+        file_menu, run_menu = menus.get("File"), menus.get("Run")
+        if file_menu is None:
+            file_menu = bar.addMenu("&File")
+        quit_act = getattr(self.window, "act_quit", None)
+        if quit_act is not None and quit_act in file_menu.actions():
+            file_menu.insertAction(quit_act, self.act_preferences)
+            file_menu.insertSeparator(quit_act)
+        else:
+            file_menu.addAction(self.act_preferences)
+        if run_menu is None:
+            run_menu = file_menu
+        run_menu.addSeparator()
+        run_menu.addAction(self.act_train)
+
+    # ---- the dialog ---------------------------------------------------------------------
+
+    def open_preferences(self, tab: str = "inference"):
+        """Show the Preferences dialog (non-blocking); returns it."""
+        from diffview.gui.settings_dialog import SettingsDialog
+
+        if self.dialog is not None:
+            self.dialog.close()
+        old = load_preferences(self.context.settings)
+        try:
+            from diffview.engine import default_model_path
+
+            default = default_model_path()
+        except Exception:  # noqa: BLE001 - only shown as a hint
+            default = ""
+        dlg = SettingsDialog(old, current_model=self.context.image_model,
+                             default_model_path=default, tab=tab, parent=self.window)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.accepted.connect(lambda: self.apply(old, dlg.result_preferences(),
+                                                dlg.train_requested))
+        dlg.destroyed.connect(lambda *_: setattr(self, "dialog", None))
+        self.dialog = dlg
+        dlg.open()
+        return dlg
+
+    def apply(self, old: Preferences, new: Preferences | None, train: bool = False) -> None:
+        """Store ``new``, reload the model if its settings changed, start training if asked."""
+        if new is None:
+            return
+        ctx = self.context
+        save_preferences(ctx.settings, new)
+        if new.inference != old.inference or new.model.path != old.model.path:
+            ctx.device = new.inference.device
+            path = Path(new.model.path).expanduser() if new.model.path else None
+            if path is None:
+                from diffview.engine import default_model_path
+
+                path = Path(default_model_path())
+            self.window.load_model(path)
+        if train:
+            self.start_training(new)
+
+    # ---- training -----------------------------------------------------------------------
+
+    def explain_no_torch(self) -> None:
+        self.context.report_error("Training needs PyTorch", TORCH_MISSING)
+
+    def ask_train(self) -> None:
+        """Run > Train…: the Training tab of Preferences, or why training is unavailable."""
+        if not torch_available():
+            self.explain_no_torch()
+            return
+        self.open_preferences("training")
+
+    def train_with_saved(self) -> None:
+        """The Training panel's Train button: start with the saved options if they are valid."""
+        if not torch_available():
+            self.explain_no_torch()
+            return
+        prefs = load_preferences(self.context.settings)
+        problems = training_problems(prefs.training)
+        if problems:
+            self.context.report_error("Check the training options", "\n".join(problems))
+            self.open_preferences("training")
+            return
+        self.start_training(prefs)
+
+    def start_training(self, prefs: Preferences) -> bool:
+        if not torch_available():
+            self.explain_no_torch()
+            return False
+        panel = self.window.panels.get("training")
+        if panel is None:
+            self.context.report_error("Cannot train", "The Training panel is not available.")
+            return False
+        if panel.session.is_active():
+            self.context.report_error("Training is running",
+                                      "Cancel the current run before starting another.")
+            return False
+        self.window.raise_panel("training")
+        try:
+            panel.start(prefs.training)
+        except OSError as exc:
+            self.context.report_error("Cannot start training",
+                                      f"The run folder cannot be created: {exc}")
+            return False
+        return True
