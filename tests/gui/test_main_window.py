@@ -282,3 +282,19 @@ def test_a_points_model_is_refused_as_image_model(qtbot, window, tmp_path):
     assert "points model" in blocker.args[1]
     assert window.context.image_model is None
     window.close_error_boxes()
+
+
+def test_progress_reports_are_coalesced_and_the_last_one_shown(qtbot, window):
+    """A burst of per-step reports redraws the bar at most a few times, ending on the last."""
+    changes = []
+    window.progress.valueChanged.connect(changes.append)
+    ctx = window.context
+    for done in range(1, 41):
+        ctx.report_progress("Burst", done, 50)
+    assert window.progress.isVisible()
+    assert changes == [1]  # the first report shows at once, the rest wait for the timer
+    qtbot.waitUntil(lambda: window.progress.value() == 40, timeout=2000)
+    assert len(changes) == 2
+    assert window.progress.format() == "Burst %p%"
+    ctx.report_progress("Burst", 50, 50)
+    assert window.progress.isHidden()
