@@ -45,8 +45,14 @@ def image_from_file(path: str | Path, max_side: int = MAX_SIDE) -> np.ndarray:
     """
     from PIL import Image
 
+    from diffview.core.data import MAX_IMAGE_PIXELS
+
     try:
         with Image.open(path) as im:
+            # Refuse a decompression bomb from its header, before decoding a single pixel.
+            if im.width * im.height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"image too large: {im.width} x {im.height} pixels, expected "
+                                 f"at most {MAX_IMAGE_PIXELS:,} pixels")
             im.load()
             if im.mode in ("L", "I;16", "I", "F", "1", "LA"):
                 im = im.convert("L")
@@ -57,6 +63,8 @@ def image_from_file(path: str | Path, max_side: int = MAX_SIDE) -> np.ndarray:
                 size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
                 im = im.resize(size, Image.Resampling.LANCZOS)
             arr = np.asarray(im)
+    except Image.DecompressionBombError as exc:  # past twice Pillow's limit: refused at open
+        raise ValueError(f"Cannot read {Path(path).name}: image too large ({exc})") from None
     except (OSError, ValueError) as exc:
         raise ValueError(f"Cannot read {Path(path).name} as an image: {exc}") from None
     if arr.ndim == 3 and np.array_equal(arr[..., 0], arr[..., 1]) \
