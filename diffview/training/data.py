@@ -12,6 +12,7 @@ import numpy as np
 
 from diffview.core import data as core_data
 from diffview.core.data import FASHION_CLASSES
+from diffview.training.toy import PointCloud
 
 
 class TrainingDataError(ValueError):
@@ -26,7 +27,8 @@ class TrainingData:
     ----------
     kind : ``"image"`` or ``"points"``.
     images : float32 ``(N, C, H, W)`` in [-1, 1] for images, ``None`` for points.
-    toy : toy set name for points, ``None`` for images.
+    toy : for points, a toy set name or a :class:`~diffview.training.toy.PointCloud` (see
+        :func:`points_training_data`); ``None`` for images.
     sample_shape : ``(C, H, W)`` or ``(2,)``.
     dataset : a short name for the metadata (``"fashion-mnist"``, ``"toy:moons"``).
     class_names : class names if known.
@@ -34,7 +36,7 @@ class TrainingData:
 
     kind: str
     images: np.ndarray | None
-    toy: str | None
+    toy: str | PointCloud | None
     sample_shape: tuple[int, ...]
     dataset: str
     class_names: tuple[str, ...] = ()
@@ -50,6 +52,24 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
 
     out = [np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in images]
     return np.stack(out)
+
+
+def points_training_data(points: np.ndarray, jitter: float = 0.0,
+                         name: str = "points") -> TrainingData:
+    """Training data from a point array ``(N, d)``: batches are rows drawn with replacement plus
+    Gaussian ``jitter`` (see :class:`~diffview.training.toy.PointCloud`); pass it to
+    ``train(config, data=...)``. ``name`` becomes the data set in the model's metadata.
+
+    Raises
+    ------
+    TrainingDataError
+        if the array is not ``(N, d)`` with N >= 1, holds NaN or inf, or ``jitter`` < 0.
+    """
+    try:
+        cloud = PointCloud(points, jitter)
+    except ValueError as exc:
+        raise TrainingDataError(str(exc)) from exc
+    return TrainingData("points", None, cloud, (cloud.dim,), name)
 
 
 def load_training_data(spec: str, image_size: int | None = None,
