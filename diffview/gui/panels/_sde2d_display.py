@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffview.gui.panels._sde2d_ui import DATASET_LABELS
+from diffview.gui.panels._sde2d_ui import DATASET_LABELS, DRAWING
 
 __all__ = ["DisplayMixin"]
 
@@ -101,6 +101,10 @@ class DisplayMixin:
             sd = [float(c.std()) for c in cols]
             lines.append(f"cloud mean ({mu[0]:+.2f}, {mu[1]:+.2f}), std ({sd[0]:.2f}, "
                          f"{sd[1]:.2f})")
+        if self.dataset == DRAWING and self._drawn_mixture is not None:
+            lines.append(f"p₀ = kernel density of {self._drawn_mixture.n_components} Gaussians "
+                         f"(σ = {float(np.sqrt(self._drawn_mixture.covs[0, 0, 0])):.2g}): "
+                         "the exact score is exact for this mixture.")
         if self.mode == "forward":
             lines.append("x_t = m(t) x₀ + s(t) ε, ε ~ N(0, I)" if self.forward_method == "exact"
                          else "Euler-Maruyama: x += f dt + g √dt z")

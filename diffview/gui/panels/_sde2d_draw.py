@@ -24,16 +24,26 @@ class DrawingMixin:
         self.draw_btn.setText("Use drawing as data" if on else "Draw my distribution")
         if on:
             self.context.report_status("Drag on the left plot to draw; click again to use it.")
+            self._show_drawn()
         elif self._drawn:
             self.use_drawing()
+        else:
+            self._show_drawn()
 
     def add_drawn_point(self, x: float, y: float) -> None:
         self._drawn.append((x, y))
-        self.plot_a.drawn.setData(np.asarray(self._drawn))
+        self._show_drawn()
+
+    def _show_drawn(self, *_) -> None:
+        """The strokes not yet used, as discs of radius σ (the brush's footprint)."""
+        if self.plot_a.view.drawing and self._drawn:
+            self.plot_a.set_drawn(np.asarray(self._drawn), self.draw_std_spin.value())
+        else:
+            self.plot_a.set_drawn(None, 0.0)
 
     def clear_drawing(self) -> None:
         self._drawn = []
-        self.plot_a.drawn.setData(np.zeros((0, 2)))
+        self._show_drawn()
 
     def use_drawing(self) -> None:
         """Fit the drawn points as a mixture of small Gaussians and make it the data set."""
@@ -44,10 +54,12 @@ class DrawingMixin:
             self.context.report_status(str(exc))
             return
         set_item_enabled(self.dataset_combo, DRAWING, True)
-        self.plot_a.drawn.setData(np.zeros((0, 2)))
+        self._show_drawn()
+        self._trained.pop(DRAWING, None)   # a network of an earlier drawing does not apply
         k = self._drawn_mixture.n_components
-        self.context.report_status(f"Drawing: {k} Gaussians of σ = "
-                                   f"{self.draw_std_spin.value():g}.")
+        self.context.report_status(f"Drawing: a kernel density of {k} Gaussians of σ = "
+                                   f"{self.draw_std_spin.value():g} (its score is exact). "
+                                   "Train network to learn it.")
         idx = self.dataset_combo.findData(DRAWING)
         if self.dataset_combo.currentIndex() == idx:
             self._on_dataset_changed()

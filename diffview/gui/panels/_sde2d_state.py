@@ -51,6 +51,7 @@ class StateMixin:
             self._drawn_mixture = mixture_from_drawing(np.asarray(self._drawn),
                                                        self.draw_std_spin.value())
             set_item_enabled(self.dataset_combo, DRAWING, True)
+            self._trained.pop(DRAWING, None)
         pick(self.mode_combo, state.get("mode", "forward"))
         pick(self.sde_combo, state.get("sde", "vp"))
         self.n_spin.setValue(int(state.get("n", self.n_spin.value())))

@@ -48,7 +48,10 @@ EXACT_FRAMES = 200          # scrub positions of the closed-form forward process
 JOB_NAME = "2-D SDE"
 LABEL_INTERVAL_MS = 150
 NO_MODEL_TIP = ("No trained 2-D network for this data set (resources/models/toy2d_{name}.onnx "
-                "is missing), so only the exact score is available.")
+                "is missing): press Train network, or use the exact score.")
+DRAWING_NO_MODEL_TIP = ("No network for your drawing yet: press Train network (seconds). The "
+                        "exact score is that of the drawing's Gaussian kernel density.")
+TRAIN_JOB = "Train 2-D network"
 
 
 def combo(items: dict, tip: str) -> QComboBox:
@@ -177,18 +180,57 @@ def build_ui(panel) -> None:
     dl = QFormLayout(draw_box)
     panel.draw_btn = QPushButton("Draw my distribution")
     panel.draw_btn.setCheckable(True)
-    panel.draw_btn.setToolTip("While on, drag with the left button on the left plot to add "
+    panel.draw_btn.setToolTip("While on, drag with the left button on the left plot to paint "
                              "points; switch off to use the drawing as data.")
     panel.clear_draw_btn = QPushButton("Clear drawing")
+    panel.clear_draw_btn.setToolTip("Remove the strokes not yet used as data.")
     panel.draw_std_spin = QDoubleSpinBox()
     panel.draw_std_spin.setRange(0.03, 1.0)
     panel.draw_std_spin.setSingleStep(0.05)
     panel.draw_std_spin.setValue(0.15)
-    panel.draw_std_spin.setToolTip("Width of the small Gaussians placed on the drawn points.")
+    panel.draw_std_spin.setToolTip("Brush size: every painted point becomes a Gaussian of this "
+                                  "standard deviation; the data is their mixture (a Gaussian "
+                                  "kernel density), whose score is exact.")
     dl.addRow(panel.draw_btn)
     dl.addRow(panel.clear_draw_btn)
-    dl.addRow("Stroke width σ", panel.draw_std_spin)
+    dl.addRow("Brush size σ", panel.draw_std_spin)
     form_box.addWidget(draw_box)
+
+    train_box = QGroupBox("Train the 2-D network")
+    tl = QFormLayout(train_box)
+    panel.train_btn = QPushButton("Train network")
+    panel.train_btn.setToolTip("Train the 2-D MLP on the chosen data (a built-in set or your "
+                              "drawing) on a background thread; it then drives the learned "
+                              "score.")
+    panel.train_stop_btn = QPushButton("Stop")
+    panel.train_stop_btn.setToolTip("Stop training; the previous network stays in use.")
+    panel.train_stop_btn.setEnabled(False)
+    trow = QHBoxLayout()
+    trow.addWidget(panel.train_btn, 1)
+    trow.addWidget(panel.train_stop_btn)
+    panel.train_steps_spin = QSpinBox()
+    panel.train_steps_spin.setRange(20, 50_000)
+    panel.train_steps_spin.setSingleStep(500)
+    panel.train_steps_spin.setValue(4000)
+    panel.train_steps_spin.setToolTip("Optimiser steps (batch 256); training also stops at the "
+                                     "time limit.")
+    panel.train_seconds_spin = QSpinBox()
+    panel.train_seconds_spin.setRange(2, 1800)
+    panel.train_seconds_spin.setValue(20)
+    panel.train_seconds_spin.setSuffix(" s")
+    panel.train_seconds_spin.setToolTip("Time limit of the training itself (the ONNX export "
+                                       "adds a few seconds).")
+    panel.train_label = QLabel("")
+    panel.train_label.setWordWrap(True)
+    panel.save_net_btn = QPushButton("Save network…")
+    panel.save_net_btn.setToolTip("Save the network trained here as an ONNX file.")
+    panel.save_net_btn.setEnabled(False)
+    tl.addRow(trow)
+    tl.addRow("Steps", panel.train_steps_spin)
+    tl.addRow("Time limit", panel.train_seconds_spin)
+    tl.addRow(panel.train_label)
+    tl.addRow(panel.save_net_btn)
+    form_box.addWidget(train_box)
     form_box.addStretch(1)
 
     scroll = QScrollArea()
@@ -240,3 +282,7 @@ def build_ui(panel) -> None:
     panel.draw_btn.toggled.connect(panel.set_drawing)
     panel.clear_draw_btn.clicked.connect(panel.clear_drawing)
     panel.plot_a.view.point_drawn.connect(panel.add_drawn_point)
+    panel.draw_std_spin.valueChanged.connect(panel._show_drawn)
+    panel.train_btn.clicked.connect(panel.start_training)
+    panel.train_stop_btn.clicked.connect(panel.cancel_training)
+    panel.save_net_btn.clicked.connect(lambda: panel.save_network())

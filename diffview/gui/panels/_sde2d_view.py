@@ -74,7 +74,10 @@ class CloudPlot:
                                        connect="pairs")
         self.arrows.setZValue(8)
         self.plot.addItem(self.arrows)
-        self.drawn = PointsItem(size=4.0, colors=(PLOT_COLORS[4],))
+        # the brush's footprint: discs of radius sigma in data units, translucent
+        color = pg.mkColor(PLOT_COLORS[4])
+        color.setAlpha(90)
+        self.drawn = pg.ScatterPlotItem(pxMode=False, pen=None, brush=pg.mkBrush(color))
         self.drawn.setZValue(9)
         self.plot.addItem(self.drawn)
         self.image_kind = ""   # "", "density" or "error": what the heat map shows now
@@ -102,6 +105,18 @@ class CloudPlot:
         self.image.setImage(values, autoLevels=False, levels=(0.0, top if top > 0 else 1.0))
         self.image.setRect(rect)
         self.image.setVisible(True)
+
+    def set_drawn(self, points: np.ndarray | None, radius: float) -> None:
+        """Painted points ``(N, 2)`` as discs of ``radius``; None hides them."""
+        if points is None or len(points) == 0:
+            self.drawn.setData([], [])
+        else:
+            self.drawn.setData(pos=np.asarray(points, dtype=float), size=2.0 * radius)
+
+    def drawn_points(self) -> np.ndarray:
+        """The painted points on screen ``(N, 2)`` (for tests)."""
+        x, y = self.drawn.getData()
+        return np.column_stack([x, y]) if x is not None and len(x) else np.zeros((0, 2))
 
     def set_arrows(self, xy: tuple[np.ndarray, np.ndarray] | None) -> None:
         if xy is None:

@@ -31,9 +31,10 @@ from diffview.gui.panels._sde2d_compute import (
 )
 from diffview.gui.panels._sde2d_display import DisplayMixin
 from diffview.gui.panels._sde2d_draw import DrawingMixin
-from diffview.gui.panels._sde2d_learned import LearnedMixin
+from diffview.gui.panels._sde2d_learned import TORCH_MISSING, LearnedMixin
 from diffview.gui.panels._sde2d_overlays import OverlaysMixin
 from diffview.gui.panels._sde2d_state import StateMixin
+from diffview.gui.panels._sde2d_train import torch_available
 from diffview.gui.panels._sde2d_ui import (  # noqa: F401 - re-exported names
     DATASET_LABELS,
     DRAWING,
@@ -46,6 +47,7 @@ from diffview.gui.panels._sde2d_ui import (  # noqa: F401 - re-exported names
     REVERSE_METHODS,
     SCORES,
     SDE_LABELS,
+    TRAIN_JOB,
     VIEWS,
     build_ui,
     set_item_enabled,
@@ -68,6 +70,9 @@ class Sde2DPanel(OverlaysMixin, DisplayMixin, DrawingMixin, LearnedMixin, StateM
         New heat maps / arrows are on screen (they are computed on a worker thread).
     learned_changed(bool)
         The data set's trained network finished loading (True) or does not exist (False).
+    training_finished(bool)
+        "Train network" ended: True when the new network is in use, False when it failed or
+        was stopped.
     """
 
     panel_name = "sde2d"
@@ -77,6 +82,7 @@ class Sde2DPanel(OverlaysMixin, DisplayMixin, DrawingMixin, LearnedMixin, StateM
     run_completed = Signal(str)
     overlays_updated = Signal()
     learned_changed = Signal(bool)
+    training_finished = Signal(bool)
 
     def __init__(self, context, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -91,6 +97,7 @@ class Sde2DPanel(OverlaysMixin, DisplayMixin, DrawingMixin, LearnedMixin, StateM
         self._model_loader = JobRunner("sde2d-model", self)
         self._model_loader.run_finished.connect(self._on_model_loaded)
         self._wanted_learned: tuple[str | None, str | None] | None = None
+        self._init_training()
         self._overlay_runner = JobRunner("sde2d-overlays", self, max_fps=30)
         self._overlay_runner.run_finished.connect(self._apply_overlays)
         self._overlay_runner.run_failed.connect(self._overlay_failed)
@@ -135,6 +142,9 @@ class Sde2DPanel(OverlaysMixin, DisplayMixin, DrawingMixin, LearnedMixin, StateM
 
         self._on_dataset_changed()
         self._update_enabled()
+        self._on_train_busy(False)
+        if not torch_available():
+            self.train_btn.setToolTip(TORCH_MISSING)
 
     # ---- UI ---------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -207,24 +217,6 @@ class Sde2DPanel(OverlaysMixin, DisplayMixin, DrawingMixin, LearnedMixin, StateM
         return self._runner.is_busy()
 
     # ---- setup changes ----------------------------------------------------------------------
-    def _on_dataset_changed(self, *_) -> None:
-        """New p₀: new samples now; its trained network (if any) loads on a worker."""
-        name = self.dataset
-        loading = name != DRAWING
-        self._set_learned_model(None, name, loading)
-        if loading:
-            ctx = self.context
-
-            def job(token):
-                try:
-                    return name, ctx.toy_model(name), ""
-                except Exception as exc:  # noqa: BLE001 - a broken model must not break the panel
-                    return name, None, str(exc)
-                yield  # noqa: B901 - a generator without frames
-
-            self._model_loader.start(job)
-        self._on_samples_changed()
-
     def _on_sde_changed(self, *_) -> None:
         self._sde = sde_mod.make_sde(self.sde_combo.currentData())
         self.zoom_check.blockSignals(True)
@@ -277,12 +269,16 @@ class Sde2DPanel(OverlaysMixin, DisplayMixin, DrawingMixin, LearnedMixin, StateM
         self.plot_b.set_title(self._plot_title("b"))
 
     def _plot_title(self, which: str) -> str:
+        learned = ("learned score (network trained here)" if self.dataset in self._trained
+                   else "learned score (network)")
         if which == "b":
-            return "learned score (network)"
+            return learned
         if self.mode == "mcmc":
             return "Metropolis chains on p₀"
         if self.score_source == "learned":
-            return "learned score (network)"
+            return learned
+        if self.dataset == DRAWING:
+            return "exact score (kernel density of the drawing)"
         return "exact score (mixture)"
 
     def _set_default_range(self) -> None:
@@ -456,6 +452,8 @@ class Sde2DPanel(OverlaysMixin, DisplayMixin, DrawingMixin, LearnedMixin, StateM
     def _on_cancel_requested(self, name: str) -> None:
         if name == JOB_NAME:
             self.cancel()
+        elif name == TRAIN_JOB:
+            self.cancel_training()
 
     # ---- playing ------------------------------------------------------------------------------
     def set_playing(self, playing: bool) -> None:
@@ -486,3 +484,5 @@ class Sde2DPanel(OverlaysMixin, DisplayMixin, DrawingMixin, LearnedMixin, StateM
         self._runner.shutdown()
         self._overlay_runner.shutdown()
         self._model_loader.shutdown()
+        self._trainer.shutdown()
+        self._remove_train_dirs()
