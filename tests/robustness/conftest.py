@@ -7,6 +7,7 @@ import pytest
 
 from tests.gui.conftest import (  # noqa: F401 - fixtures shared with the GUI tests
     _no_qt_warnings,
+    context,
     tiny_model_path,
     write_tiny_image_model,
 )
@@ -38,9 +39,9 @@ def window(qtbot, tiny_model_path):  # noqa: F811 - the imported fixture
     w.close_error_boxes()
 
 
-def expect_error(qtbot, context, action, timeout: int = 30000) -> tuple[str, str]:
+def expect_error(qtbot, ctx, action, timeout: int = 30000) -> tuple[str, str]:
     """Run ``action()`` and return the (title, message) of the error the user is shown."""
-    with qtbot.waitSignal(context.error_raised, timeout=timeout) as blocker:
+    with qtbot.waitSignal(ctx.error_raised, timeout=timeout) as blocker:
         action()
     return blocker.args[0], blocker.args[1]
 
