@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --screenshot: window or panel size (default 1280x800)")
     p.add_argument("--theme", choices=("system", "light", "dark"), default=None,
                    help="light or dark look (default: the saved choice, else follow the system)")
+    # handled in diffview.__main__ before the GUI loads; listed here so --help shows it
+    p.add_argument("--self-test", action="store_true",
+                   help="check this install (model, window, a short train) and exit; "
+                        "options: diffview --self-test --help")
     return p
 
 
