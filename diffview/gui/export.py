@@ -7,24 +7,35 @@ window's ``context``, ``panels``, ``_export_runner``, ``_last_dir``/``_remember_
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtWidgets import QFileDialog
 
-from diffview.gui.workers import call_in_worker
-
 __all__ = ["ExportMixin", "write_gif"]
 
 
-def write_gif(frames, path: str | Path, fps: float = 20.0, min_side: int = 256) -> Path:
-    """Write (C, H, W) frames in [-1, 1] as a looping GIF, small images enlarged (nearest)."""
+def write_gif(frames, path: str | Path, fps: float = 20.0, min_side: int = 256,
+              cancelled: Callable[[], bool] | None = None) -> Path:
+    """Write (C, H, W) frames in [-1, 1] as a looping GIF, small images enlarged (nearest).
+
+    The GIF is encoded into a temporary file beside ``path`` and renamed over it only when
+    complete, so an interrupted export (cancelled, failed, the app closed) never leaves a
+    half-written file. ``cancelled()`` is polled between frames; when it turns true the
+    export stops with :class:`~diffview.gui.workers.JobCancelled` and nothing is written.
+    """
     from PIL import Image
 
     from diffview.gui.panels.forward import to_display
+    from diffview.gui.workers import JobCancelled
 
     images = []
     for x in frames:
+        if cancelled is not None and cancelled():
+            raise JobCancelled
         u8 = np.clip((to_display(np.asarray(x, np.float32)) + 1.0) * 127.5, 0, 255)
         u8 = u8.round().astype(np.uint8)
         scale = max(1, -(-min_side // max(1, min(u8.shape[:2]))))  # ceiling division
@@ -34,8 +45,18 @@ def write_gif(frames, path: str | Path, fps: float = 20.0, min_side: int = 256) 
     if not images:
         raise ValueError("there are no frames to write")
     path = Path(path)
-    images[0].save(path, save_all=True, append_images=images[1:], loop=0,
-                   duration=max(20, int(1000 / fps)))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".gif.part", dir=path.parent)
+    os.close(fd)
+    try:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                       duration=max(20, int(1000 / fps)))
+        if cancelled is not None and cancelled():
+            raise JobCancelled
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would surprise the user
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return path
 
 
@@ -69,7 +90,12 @@ class ExportMixin:
         path = Path(path)
         self.context.report_progress("Export GIF", 0, 0)
         self._export_path = path
-        return self._export_runner.start(call_in_worker(lambda: write_gif(frames_fn(), path)))
+
+        def job(token):
+            return write_gif(frames_fn(), path, cancelled=lambda: token.cancelled)
+            yield  # noqa: B901 - a generator job without frames
+
+        return self._export_runner.start(job)
 
     def ask_export_gif(self, panel_name: str) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export animation as GIF",

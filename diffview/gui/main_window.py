@@ -147,6 +147,7 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
         self._export_runner.run_finished.connect(self._on_export_done)
         self._export_runner.run_failed.connect(
             lambda _rid, msg: self._job_done("Export GIF", "Export failed", msg))
+        self._export_runner.run_cancelled.connect(lambda _rid: self._job_done("Export GIF"))
 
         self._warm_runner = JobRunner("warm-up", self)
         self._warm_runner.start(call_in_worker(warm_up))
