@@ -214,3 +214,24 @@ def test_denoise_from_here_adapts_a_colour_image_to_the_model(qtbot, panel, cont
     model_sched = make_schedule("linear", 1000)
     ab = panel.schedule.alpha_bars[199]
     assert t_index == int(np.argmin(np.abs(model_sched.alpha_bars - ab)))
+
+
+def test_opens_on_the_most_legible_sample_of_a_clear_class(panel):
+    """Not the dark T-shirt that came first: the highest-contrast image (std of its pixels)
+    among trousers, sneakers, bags and ankle boots, picked in the strip."""
+    from diffview.core.data import bundled_samples
+    from diffview.gui.panels._forward_data import CLEAR_CLASSES
+
+    s = bundled_samples()
+    u = s.images.reshape(len(s.images), -1) / 255.0
+    score = u.std(axis=1)
+    names = np.asarray([s.class_names[int(k)] for k in s.labels])
+    clear = np.isin(names, CLEAR_CLASSES)
+    best = np.flatnonzero(clear)[np.argmax(score[clear])]
+    want = s.images[best][None] / 127.5 - 1.0
+    np.testing.assert_allclose(panel.x0, want, atol=1e-6)
+    old_first = np.flatnonzero(s.labels == 0)[0]     # the first T-shirt, the old default
+    assert score[best] > 2 * score[old_first]
+    assert panel.class_combo.currentData() is None   # the strip still shows every class
+    row = panel.strip.currentRow()
+    assert panel.strip.item(row).toolTip() == names[best]

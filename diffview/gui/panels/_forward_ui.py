@@ -189,11 +189,8 @@ class ForwardUiMixin:
 
     def _fill_strip(self, *_args) -> None:
         wanted = self.class_combo.currentData()
-        if wanted is None:
-            first = {}
-            for i, name in enumerate(self._bundled_names):
-                first.setdefault(name, i)
-            self._strip_indices = list(first.values())
+        if wanted is None:   # the most legible sample of each class
+            self._strip_indices = list(self._class_reps.values())
         else:
             self._strip_indices = [i for i, n in enumerate(self._bundled_names) if n == wanted]
         self.strip.blockSignals(True)

@@ -29,6 +29,8 @@ from diffview.gui.panels import (
 from diffview.gui.panels._forward_chain import CHAIN_BUDGET_BYTES, ChainMixin  # noqa: F401
 from diffview.gui.panels._forward_data import (  # noqa: F401 - re-exported names
     CORRUPTIONS,
+    class_representatives,
+    default_sample,
     demo_image,
     load_bundled,
 )
@@ -99,8 +101,9 @@ class ForwardPanel(ForwardUiMixin, ChainMixin, QWidget):
         self._bundled, self._bundled_names = load_bundled()
         self._strip_indices: list[int] = []
         self._fill_class_combo()
+        self._class_reps = class_representatives(self._bundled, self._bundled_names)
         self._fill_strip()
-        self.strip.setCurrentRow(0)
+        self.show_default_sample()
         self.set_step(self._schedule.T // 10)  # open on a visibly noised image
         self._plot_schedule()
 
@@ -242,11 +245,18 @@ class ForwardPanel(ForwardUiMixin, ChainMixin, QWidget):
             self.context.report_status(note)
         self.context.denoise_requested.emit(x_t, t_index)
 
+    def show_default_sample(self) -> None:
+        """Show the sample the panel opens on (``default_sample``: bright, contrasted, a clear
+        silhouette), with the strip on "One per class"."""
+        first = default_sample(self._bundled, self._bundled_names)
+        self.class_combo.setCurrentIndex(0)
+        if first in self._strip_indices:   # it is its class's representative
+            self.strip.setCurrentRow(self._strip_indices.index(first))
+        else:
+            self.select_sample(first)
+
     def demo_state(self) -> None:
-        # A high-contrast sample reads best half-noised.
-        if len(self._bundled) > 1:
-            self.select_sample(int(np.argmax(self._bundled.reshape(len(self._bundled), -1)
-                                             .std(axis=1))))
+        self.show_default_sample()
         self.set_step(self._schedule.T // 8)
 
     def is_busy(self) -> bool:
