@@ -142,9 +142,33 @@ def run_gui(argv: list[str] | None = None) -> int:
         code = _screenshot(app, window, args)
     else:
         window.show()
+        if os.environ.get("DIFFVIEW_STARTUP_PROBE"):
+            _startup_probe(app, window)
         code = app.exec()
     _tear_down(app, window)
     return code
+
+
+def _startup_probe(app, window) -> None:
+    """For the start-up benchmark (``DIFFVIEW_STARTUP_PROBE=1``): once the window is shown and
+    the model has loaded (or failed), print the seconds since process start and quit."""
+    from PySide6.QtCore import QTimer
+
+    from diffview.selftest import process_age
+
+    def check():
+        if window.isVisible() and not window.model_busy():
+            timer.stop()
+            model = window.context.image_model
+            name = Path(model.path).name if model is not None else "none"
+            print(f"diffview-startup-ready {process_age() or -1.0:.3f} s model={name}",
+                  flush=True)
+            app.quit()
+
+    timer = QTimer(window)
+    timer.setInterval(5)
+    timer.timeout.connect(check)
+    timer.start()
 
 
 def _tear_down(app, window) -> None:
