@@ -224,12 +224,29 @@ class _Control:
                   file=sys.stderr, flush=True)
 
     def read_stdin(self) -> None:
-        """Thread target: commands until end of input, which counts as ``stop``."""
+        """Thread target: commands until end of input, which counts as ``stop``.
+
+        Reads the raw file descriptor, not ``sys.stdin``: a daemon thread blocked inside
+        ``sys.stdin`` holds its buffer's lock, and the interpreter then waits for input at
+        exit instead of exiting when the run is over."""
+        import os
+
         try:
-            for line in sys.stdin:
-                self.command(line)
-        except (OSError, ValueError):
-            pass
+            fd = sys.stdin.fileno()
+        except (AttributeError, OSError, ValueError):
+            return  # no usable stdin (a windowed frozen build): only signals stop the run
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                self.command(line.decode("utf-8", "replace"))
         self.command("stop")
 
     def wait_while_paused(self, step: int) -> None:
@@ -258,17 +275,39 @@ def _clean_stale_temporaries(folder: Path) -> None:
 
 
 def _save_preview(run_dir: Path, step: int, preview) -> Path:
+    """Write a preview as ``previews/step_NNNNNNN.npy``: temporary file, then rename, so a
+    reader never sees half a file (no fsync: a preview lost in a power cut costs nothing)."""
+    import os
+
     import numpy as np
 
-    from diffview.training.checkpoint import atomic_write_bytes
-
     path = run_dir / "previews" / f"step_{step:07d}.npy"
-    atomic_write_bytes(path, lambda fh: np.save(fh, np.asarray(preview, np.float32)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as fh:
+        np.save(fh, np.asarray(preview, np.float32))
+    os.replace(tmp, path)
     return path
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train, report progress, and export; returns the process exit code."""
+    """Train, report progress, and export; returns the process exit code.
+
+    With ``--stdin-control`` (the app's child process) the process ends right after its last
+    line: everything is on disk by then, and the interpreter's teardown of torch took several
+    seconds on a busy machine, time in which the app would still wait for it.
+    """
+    code = _run(args)
+    if args.stdin_control and not args.export_only:
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     from diffview.training.checkpoint import CheckpointError, load_checkpoint
     from diffview.training.config import ConfigError
     from diffview.training.data import TrainingDataError, load_training_data

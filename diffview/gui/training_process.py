@@ -112,6 +112,11 @@ class TrainingProcess(QObject):
         self._proc.write((command + "\n").encode())
         return True
 
+    def close_input(self) -> None:
+        """No more commands: the child sees end of input (it is finishing anyway)."""
+        if self.is_running():
+            self._proc.closeWriteChannel()
+
     def kill(self) -> None:
         if self.is_running():
             self._proc.kill()

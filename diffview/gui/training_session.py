@@ -261,6 +261,7 @@ class TrainingSession(QObject):
         elif kind == "status":
             self.message.emit(str(ev.get("message", "")))
         elif kind == "stopped":
+            self.proc.close_input()
             self.message.emit(f"stopped ({ev.get('reason')}) at step {ev.get('step')}")
         elif kind == "exporting":
             self._set_state("exporting")

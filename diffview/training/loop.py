@@ -354,7 +354,11 @@ def train(
             if done or (config.checkpoint_every and run.step % config.checkpoint_every == 0):
                 ckpt = _write_checkpoint(run, out)
             preview = None
-            if done or (config.preview_every and run.step % config.preview_every == 0):
+            # A preview costs a few network passes: skip it when the run is being stopped, so
+            # that a cancel lands after the current step only.
+            stopping = not done and should_stop is not None and should_stop()
+            if not stopping and (done or (config.preview_every
+                                          and run.step % config.preview_every == 0)):
                 preview = run.preview()
                 run.model.train()
             yield Progress(run.step, config.steps, value, run.loss_avg, lr,
