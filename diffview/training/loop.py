@@ -356,9 +356,8 @@ def train(
             preview = None
             # A preview costs a few network passes: skip it when the run is being stopped, so
             # that a cancel lands after the current step only.
-            stopping = not done and should_stop is not None and should_stop()
-            if not stopping and (done or (config.preview_every
-                                          and run.step % config.preview_every == 0)):
+            due = bool(config.preview_every) and run.step % config.preview_every == 0
+            if done or (due and not (should_stop is not None and should_stop())):
                 preview = run.preview()
                 run.model.train()
             yield Progress(run.step, config.steps, value, run.loss_avg, lr,
