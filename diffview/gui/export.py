@@ -1,21 +1,58 @@
-"""Exports of what the window shows: the view as PNG, a panel's animation as GIF.
+"""Exports of what the window shows: the view as PNG, a panel's animation as GIF or MP4.
 
 :class:`ExportMixin` is part of :class:`~diffview.gui.main_window.MainWindow`; it expects the
 window's ``context``, ``panels``, ``_export_runner``, ``_last_dir``/``_remember_dir`` and
 ``show_status``. Encoding runs on the export worker, never on the GUI thread.
+
+A panel that can be animated has ``animation_source()``: it returns, on the GUI thread, a
+function the worker calls for the frames, each ``(C, H, W)`` float in [-1, 1] (C = 1 or 3), or
+None when there is nothing to animate yet (then ``animation_hint`` says what to do).
+
+MP4 is H.264 (yuv420p, the most widely playable kind) through PyAV, which wraps FFmpeg's
+libraries in-process: no ffmpeg executable to find, the same on every platform and in the
+frozen app. MPEG-4 part 2 is the fallback where an FFmpeg build lacks an H.264 encoder.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtWidgets import QFileDialog
 
-__all__ = ["ExportMixin", "write_gif"]
+__all__ = ["ANIMATION_FORMATS", "EXPORT_JOB", "ExportMixin", "write_animation", "write_gif",
+           "write_mp4"]
+
+EXPORT_JOB = "Export animation"
+ANIMATION_FORMATS = {"gif": "GIF animation (*.gif)", "mp4": "MP4 video, H.264 (*.mp4)"}
+_NOTHING_TO_ANIMATE = "Run the sampler first: there is no run to export."
+
+
+def _to_rgb8(x: np.ndarray, min_side: int) -> np.ndarray:
+    """A (C, H, W) frame in [-1, 1] as uint8 (H, W) or (H, W, 3), small images enlarged by an
+    integer factor (nearest) so the shorter side is at least ``min_side``."""
+    from diffview.gui.panels import to_display
+
+    u8 = np.clip((to_display(np.asarray(x, np.float32)) + 1.0) * 127.5, 0, 255)
+    u8 = u8.round().astype(np.uint8)
+    scale = max(1, -(-min_side // max(1, min(u8.shape[:2]))))  # ceiling division
+    if scale > 1:
+        u8 = np.repeat(np.repeat(u8, scale, axis=0), scale, axis=1)
+    return u8
+
+
+def _atomic_target(path: Path, suffix: str) -> str:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=f"{suffix}.part", dir=path.parent)
+    os.close(fd)
+    return tmp
+
+
+def _finish(tmp: str, path: Path) -> None:
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would surprise the user
+    os.replace(tmp, path)
 
 
 def write_gif(frames, path: str | Path, fps: float = 20.0, min_side: int = 256,
@@ -29,35 +66,114 @@ def write_gif(frames, path: str | Path, fps: float = 20.0, min_side: int = 256,
     """
     from PIL import Image
 
-    from diffview.gui.panels.forward import to_display
     from diffview.gui.workers import JobCancelled
 
     images = []
     for x in frames:
         if cancelled is not None and cancelled():
             raise JobCancelled
-        u8 = np.clip((to_display(np.asarray(x, np.float32)) + 1.0) * 127.5, 0, 255)
-        u8 = u8.round().astype(np.uint8)
-        scale = max(1, -(-min_side // max(1, min(u8.shape[:2]))))  # ceiling division
-        if scale > 1:
-            u8 = np.repeat(np.repeat(u8, scale, axis=0), scale, axis=1)
-        images.append(Image.fromarray(u8))
+        images.append(Image.fromarray(_to_rgb8(x, min_side)))
     if not images:
         raise ValueError("there are no frames to write")
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".gif.part", dir=path.parent)
-    os.close(fd)
+    tmp = _atomic_target(path, ".gif")
     try:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
                        duration=max(20, int(1000 / fps)))
         if cancelled is not None and cancelled():
             raise JobCancelled
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would surprise the user
-        os.replace(tmp, path)
+        _finish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _video_codec(av) -> str:
+    from av.codec import Codec
+
+    for name in ("libx264", "h264", "mpeg4"):
+        try:
+            Codec(name, "w")
+            return name
+        except Exception:  # noqa: BLE001, S112 - PyAV raises its own types for a missing codec
+            continue
+    raise RuntimeError("this FFmpeg build has neither an H.264 nor an MPEG-4 encoder")
+
+
+def write_mp4(frames: Iterable, path: str | Path, fps: float = 20.0, min_side: int = 256,
+              cancelled: Callable[[], bool] | None = None, crf: int = 18) -> Path:
+    """Write (C, H, W) frames in [-1, 1] as an H.264 MP4 (yuv420p), small images enlarged.
+
+    Frames are encoded one at a time (nothing is held in memory but the current one); every
+    frame must have the first one's size. An odd width or height is padded by one pixel
+    (repeating the edge): yuv420p needs even sizes. Written to a temporary file and renamed
+    into place when complete; ``cancelled()`` is polled between frames and stops the export
+    with :class:`~diffview.gui.workers.JobCancelled`, leaving nothing behind.
+
+    Raises
+    ------
+    ValueError
+        if there are no frames or their sizes differ.
+    """
+    import av
+
+    from diffview.gui.workers import JobCancelled
+
+    path = Path(path)
+    tmp = _atomic_target(path, ".mp4")
+    count = 0
+    try:
+        with av.open(tmp, mode="w", format="mp4") as container:
+            stream = None
+            size = None
+            for x in frames:
+                if cancelled is not None and cancelled():
+                    raise JobCancelled
+                rgb = _to_rgb8(x, min_side)
+                if rgb.ndim == 2:
+                    rgb = np.repeat(rgb[..., None], 3, axis=2)
+                h, w = rgb.shape[:2]
+                if h % 2 or w % 2:
+                    rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+                if stream is None:
+                    codec = _video_codec(av)
+                    stream = container.add_stream(codec, rate=max(1, round(fps)))
+                    stream.width, stream.height = rgb.shape[1], rgb.shape[0]
+                    stream.pix_fmt = "yuv420p"
+                    if codec in ("libx264", "h264"):
+                        stream.options = {"crf": str(int(crf)), "preset": "medium"}
+                    else:
+                        stream.bit_rate = 4_000_000
+                    size = rgb.shape[:2]
+                elif rgb.shape[:2] != size:
+                    raise ValueError(f"frame {count} is {rgb.shape[1]}x{rgb.shape[0]} pixels, "
+                                     f"the first was {size[1]}x{size[0]}")
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+                count += 1
+            if stream is None:
+                raise ValueError("there are no frames to write")
+            for packet in stream.encode():  # flush the encoder's delayed frames
+                container.mux(packet)
+        if cancelled is not None and cancelled():
+            raise JobCancelled
+        _finish(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_animation(frames, path: str | Path, fmt: str | None = None, **kw) -> Path:
+    """Write with :func:`write_gif` or :func:`write_mp4`, chosen by ``fmt`` or the suffix."""
+    fmt = (fmt or Path(path).suffix.lstrip(".")).lower()
+    if fmt == "gif":
+        return write_gif(frames, path, **kw)
+    if fmt == "mp4":
+        return write_mp4(frames, path, **kw)
+    raise ValueError(f"unknown animation format {fmt!r}: use .gif or .mp4")
 
 
 class ExportMixin:
@@ -78,34 +194,55 @@ class ExportMixin:
             if not self.export_png(path):
                 self.context.report_error("Export failed", f"Could not write {path}.")
 
-    def export_gif(self, panel_name: str, path: str | Path) -> int | None:
-        """Render a panel's animation to a GIF on a worker; returns the request id."""
+    def export_animation(self, panel_name: str, path: str | Path,
+                         fmt: str | None = None) -> int | None:
+        """Render a panel's animation to a GIF or MP4 (``fmt``, else the suffix of ``path``)
+        on the export worker; returns the request id, None when there is nothing to animate."""
+        fmt = (fmt or Path(path).suffix.lstrip(".")).lower()
+        if fmt not in ANIMATION_FORMATS:
+            self.context.report_error("Cannot export",
+                                      f"{path}: animations are written as .gif or .mp4.")
+            return None
         panel = self.panels.get(panel_name)
         source = getattr(panel, "animation_source", None)
         frames_fn = source() if source is not None else None
         if frames_fn is None:
             self.context.report_error("Nothing to animate",
-                                      "Run the sampler first: there is no run to export.")
+                                      getattr(panel, "animation_hint", _NOTHING_TO_ANIMATE))
             return None
         path = Path(path)
-        self.context.report_progress("Export GIF", 0, 0)
+        self.context.report_progress(EXPORT_JOB, 0, 0)
         self._export_path = path
 
         def job(token):
-            return write_gif(frames_fn(), path, cancelled=lambda: token.cancelled)
+            return write_animation(frames_fn(), path, fmt, cancelled=lambda: token.cancelled)
             yield  # noqa: B901 - a generator job without frames
 
         return self._export_runner.start(job)
 
+    def export_gif(self, panel_name: str, path: str | Path) -> int | None:
+        return self.export_animation(panel_name, path, "gif")
+
+    def export_mp4(self, panel_name: str, path: str | Path) -> int | None:
+        return self.export_animation(panel_name, path, "mp4")
+
+    def ask_export_animation(self, panel_name: str) -> None:
+        """Ask for a file name; the chosen filter (GIF or MP4) decides a missing suffix."""
+        filters = list(ANIMATION_FORMATS.values())
+        path, chosen = QFileDialog.getSaveFileName(self, "Export animation",
+                                                   self._last_dir("export"), ";;".join(filters))
+        if not path:
+            return
+        fmt = Path(path).suffix.lstrip(".").lower()
+        if fmt not in ANIMATION_FORMATS:
+            fmt = next((k for k, v in ANIMATION_FORMATS.items() if v == chosen), "gif")
+            path += f".{fmt}"
+        self._remember_dir("export", path)
+        self.export_animation(panel_name, path, fmt)
+
     def ask_export_gif(self, panel_name: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export animation as GIF",
-                                              self._last_dir("export"), "GIF images (*.gif)")
-        if path:
-            if not path.lower().endswith(".gif"):
-                path += ".gif"
-            self._remember_dir("export", path)
-            self.export_gif(panel_name, path)
+        self.ask_export_animation(panel_name)
 
     def _on_export_done(self, _rid: int, path) -> None:
-        self.context.report_progress("Export GIF", 1, 1)
+        self.context.report_progress(EXPORT_JOB, 1, 1)
         self.show_status(f"Saved {path}")

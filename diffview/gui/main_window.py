@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from diffview.gui.context import AppContext
-from diffview.gui.export import ExportMixin, write_gif
+from diffview.gui.export import EXPORT_JOB, ExportMixin, write_gif
 from diffview.gui.session import SESSION_VERSION, SessionMixin
 from diffview.gui.window_actions import ActionsMixin
 from diffview.gui.window_layout import LAYOUT_VERSION, LayoutMixin
@@ -146,8 +146,8 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
         self._export_runner = JobRunner("export", self)
         self._export_runner.run_finished.connect(self._on_export_done)
         self._export_runner.run_failed.connect(
-            lambda _rid, msg: self._job_done("Export GIF", "Export failed", msg))
-        self._export_runner.run_cancelled.connect(lambda _rid: self._job_done("Export GIF"))
+            lambda _rid, msg: self._job_done(EXPORT_JOB, "Export failed", msg))
+        self._export_runner.run_cancelled.connect(lambda _rid: self._job_done(EXPORT_JOB))
 
         self._warm_runner = JobRunner("warm-up", self)
         self._warm_runner.start(call_in_worker(warm_up))

@@ -38,12 +38,19 @@ class ActionsMixin:
                                           "real-image and nearest-neighbour views")
         self.act_export = self._action("&Export view as PNG…", self.ask_export_png, "Ctrl+E",
                                        "Save the window as it looks now as a PNG")
+        # File > Export animation: each asks for a .gif or .mp4 file
         self.act_gif_forward = self._action(
-            "Export forward scrub as &GIF…", lambda: self.ask_export_gif("forward"), None,
-            "Animate the forward process from t = 0 to T with the current image and noise")
+            "&Forward scrub…", lambda: self.ask_export_animation("forward"), None,
+            "Animate the forward process from t = 0 to T with the current image and noise "
+            "(GIF or MP4)")
         self.act_gif_sampling = self._action(
-            "Export sampling run as G&IF…", lambda: self.ask_export_gif("sampling"), None,
-            "Animate the last sampling run step by step (x_t beside the predicted x0)")
+            "&Sampling run…", lambda: self.ask_export_animation("sampling"), None,
+            "Animate the last sampling run step by step, x_t beside the predicted x0 "
+            "(GIF or MP4)")
+        self.act_anim_sde2d = self._action(
+            "&2-D run…", lambda: self.ask_export_animation("sde2d"), None,
+            "Animate the 2-D panel's last run, or the forward melt, as density images "
+            "(GIF or MP4)")
         self.act_save_session = self._action("&Save session…", self.ask_save_session, S.Save,
                                              "Save model, schedules, samplers, seeds and panel "
                                              "settings to a JSON file")
@@ -71,10 +78,15 @@ class ActionsMixin:
         bar = self.menuBar()
         m = bar.addMenu("&File")
         for act in (self.act_open_model, self.act_open_image, self.act_open_data, None,
-                    self.act_export, self.act_gif_forward, self.act_gif_sampling, None,
+                    self.act_export, "animation", None,
                     self.act_open_session, self.act_save_session, None,
                     self.act_quit):
-            m.addSeparator() if act is None else m.addAction(act)
+            if act == "animation":
+                sub = m.addMenu("Export &animation")
+                for a in (self.act_gif_forward, self.act_gif_sampling, self.act_anim_sde2d):
+                    sub.addAction(a)
+            else:
+                m.addSeparator() if act is None else m.addAction(act)
         m = bar.addMenu("&Run")
         for act in (self.act_run, self.act_cancel, None, self.act_play, self.act_new_noise,
                     self.act_denoise):

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QWidget
 
 from diffview.core import sde as sde_mod
 from diffview.core.toy2d import toy_mixture
+from diffview.gui.panels._sde2d_anim import AnimationMixin
 from diffview.gui.panels._sde2d_compute import (
     Recording,
     forward_em_job,
@@ -57,7 +58,8 @@ from diffview.gui.workers import JobRunner
 __all__ = ["Sde2DPanel", "MODES", "SDE_LABELS", "VIEWS"]
 
 
-class Sde2DPanel(OverlaysMixin, DisplayMixin, DrawingMixin, LearnedMixin, StateMixin, QWidget):
+class Sde2DPanel(OverlaysMixin, DisplayMixin, DrawingMixin, LearnedMixin, StateMixin,
+                 AnimationMixin, QWidget):
     """Point clouds under the Brownian, VP, VE and OU SDEs, forward, reverse and by MCMC.
 
     Signals
