@@ -2,17 +2,25 @@
 
 Usage::
 
-    python -m benchmarks                 # every benchmarks/bench_*.py
+    python -m benchmarks                 # every benchmarks/bench_*.py, in one process
     python -m benchmarks inference       # one or more by name
     python -m benchmarks --list
     python -m benchmarks inference --no-write   # print only
+
+Every run also rewrites two sections at the top of docs/BENCHMARKS.md: "Machine and
+versions" (this machine now) and "Summary" (every ``Target:`` line of every section, so the
+summary always matches the sections below it, whenever each was measured).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
+import os
+import platform
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +55,67 @@ def replace_section(text: str, section: str) -> str:
     return "".join(lines[:start]) + body + ("\n" + tail if tail else "")
 
 
+def put_first(text: str, section: str) -> str:
+    """Like :func:`replace_section`, but a new section goes before the first ``## `` one."""
+    heading = section.splitlines()[0].strip()
+    if any(line.strip() == heading for line in text.splitlines()):
+        return replace_section(text, section)
+    lines = text.splitlines(keepends=True)
+    first = next((i for i, line in enumerate(lines) if line.startswith("## ")), len(lines))
+    head = "".join(lines[:first]).rstrip("\n") + "\n\n"
+    rest = "".join(lines[first:])
+    return head + section.rstrip("\n") + "\n" + ("\n" + rest if rest else "")
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_section() -> str:
+    """The machine and the versions of what the figures depend on."""
+    cpu = platform.processor() or platform.machine()
+    mem = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f", {int(line.split()[1]) / 2**20:.0f} GiB memory"
+                break
+    except OSError:
+        pass
+    ort = _version("onnxruntime-gpu")
+    ort = ort if ort != "not installed" else _version("onnxruntime")
+    versions = ", ".join(f"{name} {ver}" for name, ver in (
+        ("Python", platform.python_version()), ("numpy", _version("numpy")),
+        ("onnxruntime", ort), ("torch", _version("torch")),
+        ("PySide6", _version("PySide6-Essentials")), ("pyqtgraph", _version("pyqtgraph")),
+        ("Pillow", _version("pillow"))))
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return ("## Machine and versions\n\n"
+            f"Last run of `python -m benchmarks` ({when}): {cpu}, {os.cpu_count()} logical "
+            f"CPUs{mem}, {platform.system()} {platform.release()}; {versions}. Each section "
+            "below says when it was measured and the load average then.\n")
+
+
+def summary_section(text: str) -> str:
+    """Every ``Target:`` line of the document, under the heading of its section."""
+    rows, heading = [], None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            heading = line[3:].strip()
+        elif line.startswith("Target:") and heading not in (None, "Summary"):
+            rows.append(f"- {heading}: {line[len('Target:'):].strip()}")
+    body = "\n".join(rows) if rows else "No targets measured yet."
+    return ("## Summary\n\nThe targets of issues #3, #4 and #7 against the figures in the "
+            "sections below.\n\n" + body + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     names = available()
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
@@ -65,14 +134,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown benchmark {', '.join(unknown)}; available: {', '.join(names)}",
               file=sys.stderr)
         return 2
+    failed = []
     for name in args.names or names:
-        section = importlib.import_module(f"benchmarks.bench_{name}").run()
+        print(f"== benchmark {name}", file=sys.stderr, flush=True)
+        try:
+            section = importlib.import_module(f"benchmarks.bench_{name}").run()
+        except Exception as exc:  # noqa: BLE001 - one broken benchmark must not stop the rest
+            print(f"error: benchmark {name} failed: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            failed.append(name)
+            continue
         print(section)
         if not args.no_write:
             text = DOC.read_text() if DOC.exists() else PREAMBLE
-            DOC.write_text(replace_section(text, section))
+            text = replace_section(text, section)
+            text = put_first(text, machine_section())
+            text = put_first(text, summary_section(text))
+            DOC.write_text(text)
             print(f"(section written to {DOC})", file=sys.stderr)
-    return 0
+    if failed:
+        print(f"error: failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
