@@ -125,6 +125,7 @@ class TrainingSession(QObject):
         self.last_progress: dict = {}
         self.checkpoint_step = -1
         self.error_message = ""
+        self.final_note = ""
         self.model_path: Path | None = None
         self._error_event: dict | None = None
         self._exported: str | None = None
@@ -261,7 +262,7 @@ class TrainingSession(QObject):
         elif kind == "status":
             self.message.emit(str(ev.get("message", "")))
         elif kind == "stopped":
-            self.proc.close_input()
+            # (stdin stays open: end of input means "stop", which would cancel the export)
             self.message.emit(f"stopped ({ev.get('reason')}) at step {ev.get('step')}")
         elif kind == "exporting":
             self._set_state("exporting")
@@ -341,6 +342,7 @@ class TrainingSession(QObject):
                 note = f"The trained 2-D model for {toy} is now used by the 2-D panel."
             else:
                 note = f"The trained 2-D model for {toy} is saved as {path}."
+        self.final_note = note
         self._set_state("finished")
         self.message.emit(note)
         ctx.report_status(note)

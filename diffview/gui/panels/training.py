@@ -42,7 +42,7 @@ STATE_TEXT = {
     "stopping": "Stopping after this step and writing a checkpoint…",
     "exporting": "Exporting to ONNX…",
     "validating": "Checking the new model…",
-    "finished": "Finished: the new model is in use",
+    "finished": "Finished",
     "cancelled": "Cancelled: the last checkpoint is kept",
     "failed": "Failed",
 }
@@ -225,6 +225,8 @@ class TrainingPanel(QWidget):
         text = STATE_TEXT.get(state, state)
         if state == "failed" and self.session.error_message:
             text = f"Failed: {self.session.error_message}"
+        elif state == "finished" and self.session.final_note:
+            text = f"Finished. {self.session.final_note}"
         self.state_label.setText(text)
         self.train_button.setEnabled(not active)
         self.settings_button.setEnabled(True)
