@@ -12,7 +12,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 
 from diffview.gui.preferences import (
@@ -97,6 +97,7 @@ class TrainingActions(QObject):
         self.act_train.setStatusTip("Train a new model from inside the app (needs torch)")
         self.act_train.triggered.connect(self.ask_train)
         self._add_to_menus()
+        window.installEventFilter(self)  # close an open dialog (and its worker) with the window
         panel = window.panels.get("training")
         if panel is not None:
             panel.settings_requested.connect(lambda: self.open_preferences("training"))
@@ -119,6 +120,11 @@ class TrainingActions(QObject):
             run_menu = file_menu
         run_menu.addSeparator()
         run_menu.addAction(self.act_train)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Close and obj is self.window and self.dialog is not None:
+            self.dialog.reject()
+        return False
 
     # ---- the dialog ---------------------------------------------------------------------
 

@@ -226,3 +226,36 @@ def test_progress_display_formats_time():
     assert fmt_duration(59.4) == "0:59"
     assert fmt_duration(3725) == "1:02:05"
     assert fmt_duration(float("nan")) == "--:--" and fmt_duration(None) == "--:--"
+
+
+def test_preferences_action_stores_and_applies_the_dialog_result(qtbot, context):
+    from diffview.engine import default_model_path
+    from diffview.gui import training_actions
+    from diffview.gui.preferences import InferencePrefs, load_preferences
+
+    window = make_fake_window(context, {})
+    qtbot.addWidget(window)
+    glue = training_actions.install_training(window)
+    glue.act_preferences.trigger()
+    dlg = glue.dialog
+    assert dlg is not None and dlg.isVisible() and dlg.tabs.currentIndex() == 0
+    dlg.device_combo.setCurrentIndex(dlg.device_combo.findData("cpu"))
+    dlg.threads_field.edit.setText("2")
+    qtbot.mouseClick(dlg.ok_button, Qt.MouseButton.LeftButton)
+    assert load_preferences(context.settings).inference == InferencePrefs("cpu", 2)
+    assert context.device == "cpu"
+    assert window.loaded == [default_model_path()]  # reloaded with the new provider
+    assert training_actions.model_threads(context) == 2
+    # a training-only change stores the options and reloads nothing
+    glue.act_train.trigger()
+    dlg = glue.dialog
+    assert dlg.tabs.tabText(dlg.tabs.currentIndex()) == "&Training"
+    dlg.training.fields["seed"].edit.setText("77")
+    qtbot.mouseClick(dlg.ok_button, Qt.MouseButton.LeftButton)
+    assert load_preferences(context.settings).training.seed == 77
+    assert len(window.loaded) == 1
+    # closing the window closes an open dialog with it
+    glue.open_preferences("model")
+    assert glue.dialog.isVisible()
+    window.close()
+    qtbot.waitUntil(lambda: glue.dialog is None, timeout=5000)
