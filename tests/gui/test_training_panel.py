@@ -259,3 +259,22 @@ def test_preferences_action_stores_and_applies_the_dialog_result(qtbot, context)
     assert glue.dialog.isVisible()
     window.close()
     qtbot.waitUntil(lambda: glue.dialog is None, timeout=5000)
+
+
+def test_the_app_side_of_training_never_imports_torch():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    modules = ["diffview.gui.preferences", "diffview.gui.settings_dialog",
+               "diffview.gui.training_actions", "diffview.gui.training_session",
+               "diffview.gui.panels.training", "diffview.training.protocol",
+               "diffview.training.config"]
+    code = ("import importlib, json, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print(json.dumps('torch' in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=180, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) is False
