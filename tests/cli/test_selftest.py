@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from diffview import selftest
+from diffview.gui.main_window import PANEL_MODULES
 
 ROOT = Path(__file__).resolve().parents[2]
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -72,7 +73,8 @@ def test_self_test_from_source_reports_every_check(tmp_path):
     window = OK.match(lines["window"])
     assert window, lines["window"]
     assert "1000x700 on offscreen" in window.group(2)
-    assert "5 panels" in window.group(2)
+    n_panels = len(PANEL_MODULES)  # every registered panel, the Training panel included
+    assert f"{n_panels} panels" in window.group(2)
 
     if HAS_TORCH:
         train = OK.match(lines["train"])
@@ -199,5 +201,6 @@ def test_window_check_fails_when_a_panel_is_missing(tmp_path):
                           timeout=300, cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     line = lines_by_check(proc.stdout)["window"]
-    assert line.startswith("FAIL window: RuntimeError: 4 of 5 panels loaded; missing: "
+    n = len(PANEL_MODULES)
+    assert line.startswith(f"FAIL window: RuntimeError: {n - 1} of {n} panels loaded; missing: "
                            "diffview.gui.panels.grid"), line
