@@ -13,6 +13,10 @@ __all__ = ["build_parser", "run_gui"]
 
 log = logging.getLogger("diffview")
 
+# The panels --panel can name (checked before Qt starts; a test keeps it equal to the
+# main window's PANEL_MODULES).
+PANEL_NAMES = ("forward", "sampling", "grid", "sde2d", "randomwalk", "training")
+
 # --screenshot waits at most this long for the model, then for the demo state's jobs.
 SCREENSHOT_WAIT_S = 60.0
 
@@ -39,8 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", type=Path, metavar="PATH",
                    help="render offscreen after loading and a short demo, write a PNG, exit")
     p.add_argument("--panel", metavar="NAME",
-                   help="with --screenshot: only this panel (forward, sampling, grid, sde2d, "
-                        "randomwalk)")
+                   help="with --screenshot: only this panel (" + ", ".join(PANEL_NAMES) + ")")
     p.add_argument("--size", type=_size, default=(1280, 800), metavar="WxH",
                    help="with --screenshot: window or panel size (default 1280x800)")
     p.add_argument("--theme", choices=("system", "light", "dark"), default=None,
@@ -98,7 +101,7 @@ def run_gui(argv: list[str] | None = None) -> int:
         return 2
     if args.screenshot:
         # Fail fast, before Qt starts, on what can be checked from the arguments alone.
-        known = ("forward", "sampling", "grid", "sde2d", "randomwalk")
+        known = PANEL_NAMES
         if args.panel and args.panel not in known:
             print(f"diffview: no panel {args.panel!r} (choose from {', '.join(known)})",
                   file=sys.stderr)

@@ -66,3 +66,11 @@ def test_screenshot_failures_exit_non_zero(tmp_path, args, code):
     assert proc.returncode == code
     assert proc.stderr.strip()
     assert not out.exists()
+
+
+def test_every_panel_of_the_window_can_be_named_with_panel():
+    from diffview.gui.app import PANEL_NAMES, build_parser
+    from diffview.gui.main_window import PANEL_MODULES
+
+    assert set(PANEL_NAMES) == {module.rsplit(".", 1)[1] for module, _cls in PANEL_MODULES}
+    assert "training" in build_parser().format_help()
