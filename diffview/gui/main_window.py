@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
-    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -48,6 +47,9 @@ PANEL_MODULES = (
     ("diffview.gui.panels.training", "TrainingPanel"),
 )
 MODEL_FILTER = "ONNX models (*.onnx);;All files (*)"
+# Panels that start as background tabs in the default layout; defer_hidden builds them
+# after the window is shown.
+DEFERRED_PANELS = ("grid", "sde2d", "randomwalk", "training")
 PROGRESS_REFRESH_MS = 100  # the status-bar progress bar redraws at most this often
 
 
@@ -111,11 +113,15 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
     """
 
     def __init__(self, context: AppContext | None = None, panel_classes=None,
-                 restore_layout: bool = True, model: str | Path | None = None):
+                 restore_layout: bool = True, model: str | Path | None = None,
+                 defer_hidden: bool = False):
         """``model``: an ONNX path, or ``"default"`` for the bundled model, to load at once.
 
         Loading starts before the panels are built, so that onnxruntime opens the model on
-        its worker while the GUI thread builds the window (the two overlap on start-up).
+        its worker while the GUI thread builds the window. ``defer_hidden`` builds the panels
+        that start as background tabs (:data:`DEFERRED_PANELS`) only after the window is
+        shown, one per turn of the event loop: the app's start-up uses it, tests and
+        ``--screenshot`` build everything at once.
         """
         super().__init__()
         self.context = context if context is not None else AppContext(self)
@@ -164,8 +170,10 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
             self.load_default_model()
         elif model is not None:
             self.load_model(model)
+        self._deferred: list[tuple[type, QScrollArea]] = []
         self._build_panels(panel_classes if panel_classes is not None
-                           else load_panel_classes())
+                           else load_panel_classes(),
+                           defer=DEFERRED_PANELS if defer_hidden else ())
         self._build_actions()
         self._build_menus_and_toolbar()
         from diffview.gui.training_actions import install_training
@@ -179,31 +187,6 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
         self._on_model_changed(ctx.image_model)
 
     # ---- construction -------------------------------------------------------------------
-
-    def _build_panels(self, classes) -> None:
-        for cls in classes:
-            try:
-                panel = cls(self.context, self)
-            except Exception:  # noqa: BLE001 - show the others
-                log.exception("panel %s failed to start", cls.__name__)
-                continue
-            name = cls.panel_name
-            dock = QDockWidget(cls.title, self)
-            dock.setObjectName(f"dock_{name}")
-            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                             | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-            # A scroll area lets a dock shrink below its panel's minimum (small screens,
-            # many docks side by side) without the window growing past the screen.
-            scroll = QScrollArea()
-            scroll.setObjectName(f"scroll_{name}")
-            scroll.setWidgetResizable(True)
-            scroll.setFrameShape(QFrame.Shape.NoFrame)
-            scroll.setWidget(panel)
-            dock.setWidget(scroll)
-            self.panels[name] = panel
-            self.docks[name] = dock
-        self._arrange_default()
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()

@@ -1,21 +1,84 @@
 """Dock layout of the main window: the default arrangement, persistence and reset.
 
 :class:`LayoutMixin` is part of :class:`~diffview.gui.main_window.MainWindow`; it expects the
-window's ``context`` (for QSettings), ``docks`` and ``show_status``.
+window's ``context`` (for QSettings and the panels), ``panels``, ``docks``, ``_deferred``,
+``_closed`` and ``show_status``.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
+import logging
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QMainWindow, QScrollArea, QWidget
 
 __all__ = ["LAYOUT_VERSION", "LayoutMixin"]
+
+log = logging.getLogger(__name__)
 
 LAYOUT_VERSION = 2  # bump when the default dock arrangement changes
 
 
 class LayoutMixin:
-    """Default arrangement, save/restore in QSettings and View > Reset layout."""
+    """Docks for the panels, default arrangement, save/restore in QSettings, Reset layout."""
+
+    def _build_panels(self, classes, defer: tuple[str, ...] = ()) -> None:
+        """One dock per panel class; panels named in ``defer`` are built after the first show.
+
+        A deferred panel's dock (and so the saved layout, the View menu and the tab) exists at
+        once; the panel itself is built on later turns of the event loop, one per turn, so
+        that the window appears sooner (see :meth:`_build_next_deferred`).
+        """
+        for cls in classes:
+            name = cls.panel_name
+            panel = None
+            if name not in defer:
+                try:
+                    panel = cls(self.context, self)
+                except Exception:  # noqa: BLE001 - show the others
+                    log.exception("panel %s failed to start", cls.__name__)
+                    continue
+            dock = QDockWidget(cls.title, self)
+            dock.setObjectName(f"dock_{name}")
+            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                             | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+            # A scroll area lets a dock shrink below its panel's minimum (small screens,
+            # many docks side by side) without the window growing past the screen.
+            scroll = QScrollArea()
+            scroll.setObjectName(f"scroll_{name}")
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            if panel is None:
+                self._deferred.append((cls, scroll))
+            else:
+                scroll.setWidget(panel)
+                self.panels[name] = panel
+            dock.setWidget(scroll)
+            self.docks[name] = dock
+        self._arrange_default()
+        if self._deferred:
+            QTimer.singleShot(0, self._build_next_deferred)
+
+    def _build_next_deferred(self) -> None:
+        """Build one deferred panel, then schedule the next (a failure leaves a note)."""
+        if self._closed or not self._deferred:
+            return
+        cls, scroll = self._deferred.pop(0)
+        try:
+            panel = cls(self.context, self)
+        except Exception as exc:  # noqa: BLE001 - the other panels keep working
+            log.exception("panel %s failed to start", cls.__name__)
+            scroll.setWidget(QLabel(f"This panel failed to start: {exc}"))
+        else:
+            scroll.setWidget(panel)
+            self.panels[cls.panel_name] = panel
+        if self._deferred:
+            QTimer.singleShot(0, self._build_next_deferred)
+
+    def deferred_pending(self) -> bool:
+        """Whether panels deferred by ``defer_hidden`` are still to be built."""
+        return bool(self._deferred)
 
     def _arrange_default(self) -> None:
         """Left: forward (tabbed with 2-D and 1-D physics); right: sampling (tabbed with grid).

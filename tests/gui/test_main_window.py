@@ -298,3 +298,25 @@ def test_progress_reports_are_coalesced_and_the_last_one_shown(qtbot, window):
     assert window.progress.format() == "Burst %p%"
     ctx.report_progress("Burst", 50, 50)
     assert window.progress.isHidden()
+
+
+def test_background_tabs_are_built_after_the_window_is_shown(qtbot):
+    """defer_hidden: every dock exists at once, the deferred panels arrive on later turns."""
+    from diffview.gui.main_window import DEFERRED_PANELS
+
+    ctx = AppContext(device="cpu")
+    w = MainWindow(ctx, defer_hidden=True)
+    qtbot.addWidget(w)
+    try:
+        deferred = [n for n in DEFERRED_PANELS if n in w.docks]
+        assert deferred, "no deferred panel is registered"
+        assert w.deferred_pending()
+        assert not any(n in w.panels for n in deferred)
+        assert "forward" in w.panels and "sampling" in w.panels
+        w.show()
+        qtbot.waitUntil(lambda: not w.deferred_pending(), timeout=30000)
+        for name in deferred:
+            assert w.docks[name].widget().widget() is w.panels[name]
+            assert w.panels[name].panel_name == name
+    finally:
+        w.shutdown()
