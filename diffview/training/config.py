@@ -118,6 +118,10 @@ def _int_at_least(name: str, value: int, low: int) -> None:
         raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
+# The VP SDE's beta_max cap: at 100, alpha_bar(1) = exp(-(beta_min + beta_max) / 2) ~ 2e-22.
+MAX_BETA = 100.0
+
+
 def validate(c: TrainConfig) -> None:
     """Raise :class:`ConfigError` naming the first absurd option of ``c``."""
     if not isinstance(c.data, str) or not c.data:
@@ -163,6 +167,11 @@ def validate(c: TrainConfig) -> None:
     if not 0 < c.beta_min < c.beta_max:
         raise ConfigError(
             f"need 0 < beta_min < beta_max, got beta_min={c.beta_min}, beta_max={c.beta_max}")
+    if c.beta_max > MAX_BETA:
+        raise ConfigError(
+            f"beta_max must be at most {MAX_BETA:g}, got {c.beta_max:g}: larger values noise the "
+            "data away almost at once, so the network has nothing to learn (the usual VP value "
+            "is 20)")
     if not 0 < c.t_min < 1:
         raise ConfigError(f"t_min must be in (0, 1), got {c.t_min!r}")
     if c.image_size is not None:

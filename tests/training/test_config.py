@@ -17,6 +17,7 @@ from diffview.training.config import ConfigError, TrainConfig
         ({"widths": (8, 16)}, "widths must be three"),
         ({"blocks": (1, 0, 1)}, "blocks must be three counts"),
         ({"beta_min": 5.0, "beta_max": 1.0}, "beta_min < beta_max"),
+        ({"beta_max": 1e9}, "beta_max must be at most 100"),
         ({"image_size": 30}, "divisible by 4"),
         ({"channels": 2}, "channels must be 1 or 3"),
         ({"max_minutes": -5.0}, "max_minutes must be > 0"),
