@@ -253,3 +253,19 @@ def test_state_round_trip(qtbot, panel, context):
         assert other.to_state() == state
     finally:
         other.shutdown()
+
+
+def test_the_info_line_keeps_its_height_when_a_run_ends(qtbot, panel, context, tiny_denoiser):
+    """A longer status text must not re-lay out the panel (that repaint stalled the GUI)."""
+    context.set_image_model(tiny_denoiser)
+    panel.steps_spin.setValue(5)
+    panel.batch_spin.setValue(4)
+    panel.resize(520, 650)  # narrow: the "Done" text wraps onto more lines than the first one
+    qtbot.wait(50)
+    before = panel.info_label.height()
+    with qtbot.waitSignal(panel.run_completed, timeout=20000):
+        panel.run()
+    text = panel.info_label.text()
+    assert text.startswith("Done:") and len(text) > 80
+    assert panel.info_label.height() == before
+    assert panel.info_label.toolTip() == text

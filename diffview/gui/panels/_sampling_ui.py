@@ -32,6 +32,27 @@ __all__ = ["DEFAULT_RACE", "SamplingUiMixin"]
 DEFAULT_RACE = "ddpm:100, ddim:10, ddim:50, dpm++2m:10, dpm++2m:20"
 
 
+
+class InfoLabel(QLabel):
+    """A word-wrapped line of status text that never changes its own height.
+
+    A wrapping label whose text grows by a line re-lays out the whole panel, and every plot
+    in it repaints: at the end of a sampling run that cost ~35 ms of a ~90 ms event-loop
+    stall. The height is fixed at two lines; the full text is also the tooltip.
+    """
+
+    LINES = 2
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        self.setWordWrap(True)
+        self.setFixedHeight(self.LINES * self.fontMetrics().lineSpacing() + 4)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self.setToolTip(text)
+
 class SamplingUiMixin:
     """The widget tree of :class:`~diffview.gui.panels.sampling.SamplingPanel`."""
 
@@ -96,8 +117,7 @@ class SamplingUiMixin:
         self.tabs.addTab(self._build_trajectory_tab(), "Trajectory")
         self.tabs.addTab(self._build_race_tab(), "Sampler race")
         root.addWidget(self.tabs, 1)
-        self.info_label = QLabel("")
-        self.info_label.setWordWrap(True)
+        self.info_label = InfoLabel()
         root.addWidget(self.info_label)
 
     def _build_trajectory_tab(self) -> QWidget:
