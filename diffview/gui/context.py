@@ -70,6 +70,7 @@ class AppContext(QObject):
     dataset_changed = Signal(object)
     cancel_requested = Signal(str)
     samples_changed = Signal(object)
+    toy_model_changed = Signal(str, object)
 
     def __init__(self, parent: QObject | None = None, settings: QSettings | None = None,
                  device: str = "auto"):
@@ -121,6 +122,15 @@ class AppContext(QObject):
         with self._toy_lock:
             self._toy_models.setdefault(name, model)
             return self._toy_models[name]
+
+    def set_toy_model(self, name: str, model: Denoiser) -> None:
+        """Use ``model`` (trained elsewhere, e.g. by the Training panel) for toy set ``name``.
+
+        It replaces the bundled network in :meth:`toy_model` and the 2-D panel adopts it.
+        """
+        with self._toy_lock:
+            self._toy_models[name] = model
+        self.toy_model_changed.emit(name, model)
 
     # ---- reporting -------------------------------------------------------------------------
 

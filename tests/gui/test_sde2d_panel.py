@@ -438,3 +438,22 @@ def test_session_with_the_learned_score_comes_back_after_the_model_loads(qtbot, 
     assert b.score_source == "both" and b.view_mode == "error"
     assert b.plot_b.plot.scene() is not None
     assert b.to_state() == state
+
+
+def test_a_network_trained_elsewhere_becomes_the_learned_score(qtbot, make_panel, context):
+    """The Training panel hands a finished 2-D model over through context.set_toy_model."""
+    from diffview.engine import OnnxDenoiser
+    from diffview.paths import resource
+
+    panel = make_panel(learned=False)
+    _data(qtbot, panel, "moons")
+    assert panel._learned_model is None
+    model = OnnxDenoiser(resource("models", "toy2d_moons.onnx"), device="cpu")
+    context.set_toy_model("spiral", model)  # another set: remembered, not shown
+    assert panel._learned_model is None
+    context.set_toy_model("moons", model)
+    assert panel._learned_model is model
+    assert panel.trained_network().path == model.path
+    assert panel.save_net_btn.isEnabled()
+    _data(qtbot, panel, "spiral")
+    assert panel._learned_model is model

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from diffview.gui.panels._sde2d_train import torch_available, train_config, train_points_job
+from diffview.gui.panels._sde2d_train import (
+    TrainedNetwork,
+    torch_available,
+    train_config,
+    train_points_job,
+)
 from diffview.gui.panels._sde2d_ui import (
     DATASET_LABELS,
     DRAWING,
@@ -43,6 +48,17 @@ class LearnedMixin:
         self._train_dirs: list = []     # temporary folders of those networks
         self._training_for = None
         self.train_preset: dict | None = None   # None: _sde2d_train.TRAIN_PRESET
+        self.context.toy_model_changed.connect(self._on_external_model)
+
+    def _on_external_model(self, name: str, model) -> None:
+        """A 2-D network trained outside this panel (the Training panel) for data set ``name``."""
+        if name not in DATASET_LABELS or name == DRAWING:
+            return
+        info = getattr(model, "info", None)
+        result = TrainedNetwork(model=model, path=Path(model.path),
+                                steps=int(getattr(info, "training_steps", 0) or 0),
+                                seconds=0.0, loss=float("nan"), stop_reason="steps")
+        self._adopt_trained(name, result)
 
     def _on_dataset_changed(self, *_) -> None:
         """New p₀: new samples now; its trained network (one trained here, else the bundled
@@ -200,6 +216,11 @@ class LearnedMixin:
         if key is None:
             self.context.report_status("The drawing changed during training; result dropped.")
             return
+        self._adopt_trained(key, result)
+        self.training_finished.emit(True)
+
+    def _adopt_trained(self, key: str, result) -> None:
+        """Make ``result`` the learned score of data set ``key`` (shown now if it is current)."""
         self._trained[key] = result
         if self.dataset == key:
             self._set_learned_model(result.model, key, loading=False)
@@ -211,7 +232,6 @@ class LearnedMixin:
         self.save_net_btn.setEnabled(self.trained_network() is not None)
         self.context.report_status(
             f"2-D network trained on {DATASET_LABELS[key]}: now the learned score.")
-        self.training_finished.emit(True)
 
     def _on_train_failed(self, _rid: int, message: str) -> None:
         self.context.report_progress(TRAIN_JOB, 1, 1)
