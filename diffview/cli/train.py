@@ -389,6 +389,15 @@ def _run(args: argparse.Namespace) -> int:
     except (TrainingError, OSError) as exc:
         rep.error("train", str(exc))
         return 1
+    except (MemoryError, RuntimeError) as exc:
+        # torch raises RuntimeError ("... out of memory", "DefaultCPUAllocator: can't
+        # allocate ...") for a batch or network too large for this machine.
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, MemoryError) or "memory" in text.lower() or "allocate" in text:
+            rep.error("memory", f"out of memory ({text}); lower --batch or the network "
+                                "width; the last checkpoint, if any, is kept")
+            return 1
+        raise
     finally:
         signal.signal(signal.SIGINT, old_int)
         if old_term is not None:

@@ -122,3 +122,36 @@ def test_export_only_writes_the_model_without_training(tmp_path, capsys):
     assert _meta(out)["diffview.training_steps"] == 3
     assert run_cli(["train", "--data", "toy:spiral", "--export-only"]) == 2
     assert "--export-only needs --resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("exc", [
+    RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 GB"),
+    MemoryError(),
+])
+def test_out_of_memory_is_a_message_not_a_traceback(exc, tmp_path, capsys, monkeypatch):
+    import diffview.training.loop as loop
+
+    def fake_train(*_a, **_k):
+        raise exc
+        yield  # pragma: no cover - a generator like the real one
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    code = run_cli(["train", "--data", "toy:moons", "--steps", "5",
+                    "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "m.onnx")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "out of memory" in err and "lower --batch" in err
+    assert "Traceback" not in err
+
+
+def test_other_runtime_errors_are_not_hidden(tmp_path, monkeypatch):
+    import diffview.training.loop as loop
+
+    def fake_train(*_a, **_k):
+        raise RuntimeError("a bug")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_cli(["train", "--data", "toy:moons", "--steps", "5",
+                 "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "m.onnx")])
