@@ -31,9 +31,10 @@ def add_parser(subparsers: argparse._SubParsersAction, help_text: str) -> argpar
     p = subparsers.add_parser(
         "train", help=help_text, description=help_text,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", required=True,
+    p.add_argument("--data", default=None,
                    help="IDX folder (e.g. fashion-mnist), image folder, or toy:NAME "
-                        "(double_gaussian, moons, 8gaussians, spiral, checkerboard, rings)")
+                        "(double_gaussian, moons, 8gaussians, spiral, checkerboard, rings); "
+                        "with --resume, default: the checkpoint's own")
     p.add_argument("--out", default=None,
                    help="ONNX file to export the EMA weights to at the end (none: no export)")
     p.add_argument("--run-dir", default=None,
@@ -118,7 +119,8 @@ def config_from_args(args: argparse.Namespace, base: dict | None = None):
     from diffview.training.config import TrainConfig
 
     values = dict(base or {})
-    values["data"] = args.data
+    if args.data is not None or "data" not in values:
+        values["data"] = args.data
     for opt, field_name in _OPTION_NAMES.items():
         v = getattr(args, opt)
         if v is not None:
@@ -317,6 +319,10 @@ def _run(args: argparse.Namespace) -> int:
 
     rep = _Reporter(args.progress_json, args.quiet, args.log_every)
     resume_step = 0
+    if args.data is None and not args.resume:
+        rep.error("config", "--data is required (an IDX folder, an image folder or toy:NAME), "
+                            "unless --resume names a checkpoint that records it")
+        return 2
     try:
         base = None
         if args.resume:

@@ -122,6 +122,12 @@ def test_export_only_writes_the_model_without_training(tmp_path, capsys):
     assert _meta(out)["diffview.training_steps"] == 3
     assert run_cli(["train", "--data", "toy:spiral", "--export-only"]) == 2
     assert "--export-only needs --resume" in capsys.readouterr().err
+    # the checkpoint records its data set: --data may be left out with --resume
+    out2 = tmp_path / "again.onnx"
+    assert run_cli(["train", "--resume", str(ckpt), "--export-only", "--out", str(out2)]) == 0
+    assert out2.read_bytes() == out.read_bytes()
+    assert run_cli(["train", "--steps", "3"]) == 2
+    assert "--data is required" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("exc", [
