@@ -188,6 +188,8 @@ class TrainingPanel(QWidget):
         self.log_view.setMaximumBlockCount(400)
         self.log_view.setMaximumHeight(90)
         self.log_view.setToolTip("What the training process reported")
+        self.log_view.setPlaceholderText("Messages of the training process appear here: the "
+                                         "data it loaded, checkpoints, the export and checks.")
 
         lay = QVBoxLayout(self)
         lay.addLayout(top)
