@@ -309,7 +309,26 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
+def torch_missing() -> bool:
+    """Whether torch cannot be imported here (a light build, an install without it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is None
+    except (ImportError, ValueError):
+        return True
+
+
 def _run(args: argparse.Namespace) -> int:
+    if torch_missing():
+        frozen = getattr(sys, "frozen", False)
+        how = ("this is the light build without torch: use the full build to train"
+               if frozen else "install it into this environment, e.g. "
+               "`pip install -c constraints.txt torch` (the pinned CPU build)")
+        _Reporter(args.progress_json, args.quiet, args.log_every).error(
+            "torch", f"training needs PyTorch, which is not installed; {how}. Sampling and "
+                     "the app work without it.")
+        return 2
     from diffview.training.checkpoint import CheckpointError, load_checkpoint
     from diffview.training.config import ConfigError
     from diffview.training.data import TrainingDataError, load_training_data

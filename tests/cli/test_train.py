@@ -161,3 +161,15 @@ def test_other_runtime_errors_are_not_hidden(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="a bug"):
         run_cli(["train", "--data", "toy:moons", "--steps", "5",
                  "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "m.onnx")])
+
+
+def test_without_torch_train_says_so(tmp_path, capsys, monkeypatch):
+    import diffview.cli.train as train_cli
+
+    monkeypatch.setattr(train_cli, "torch_missing", lambda: True)
+    code = run_cli(["train", "--data", "toy:moons", "--steps", "3",
+                    "--run-dir", str(tmp_path / "run")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "training needs PyTorch" in err and "pip install" in err
+    assert not (tmp_path / "run").exists()

@@ -142,3 +142,21 @@ def test_frozen_cli_and_screenshot(frozen, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Traceback" not in proc.stderr
+
+
+def test_frozen_train_command_as_the_training_panel_runs_it(frozen, tmp_path):
+    """The Training panel starts `<exe> train ... --progress-json` in a frozen build."""
+    app, _, light = frozen
+    out = tmp_path / "moons.onnx"
+    proc = run_app(app, tmp_path, "train", "--data", "toy:moons", "--steps", "5",
+                   "--batch", "32", "--hidden", "16", "--layers", "2", "--warmup", "0",
+                   "--run-dir", str(tmp_path / "run"), "--out", str(out), "--progress-json")
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if light:
+        assert proc.returncode == 2
+        assert "training needs PyTorch" in proc.stderr and "light build" in proc.stderr
+        return
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert events, proc.stdout
+    assert out.is_file() and out.stat().st_size > 1000
