@@ -15,6 +15,7 @@ frozen app. MPEG-4 part 2 is the fallback where an FFmpeg build lacks an H.264 e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -50,9 +51,22 @@ def _atomic_target(path: Path, suffix: str) -> str:
     return tmp
 
 
-def _finish(tmp: str, path: Path) -> None:
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 would surprise the user
-    os.replace(tmp, path)
+@contextlib.contextmanager
+def _atomic_write(path: Path, suffix: str, cancelled: Callable[[], bool] | None):
+    """Yield a temporary name beside ``path``; rename it over ``path`` if the block completes
+    and ``cancelled()`` is not true, else remove it (nothing half-written is ever left)."""
+    from diffview.gui.workers import JobCancelled
+
+    tmp = _atomic_target(path, suffix)
+    try:
+        yield tmp
+        if cancelled is not None and cancelled():
+            raise JobCancelled
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would surprise the user
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def write_gif(frames, path: str | Path, fps: float = 20.0, min_side: int = 256,
@@ -76,16 +90,9 @@ def write_gif(frames, path: str | Path, fps: float = 20.0, min_side: int = 256,
     if not images:
         raise ValueError("there are no frames to write")
     path = Path(path)
-    tmp = _atomic_target(path, ".gif")
-    try:
+    with _atomic_write(path, ".gif", cancelled) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
                        duration=max(20, int(1000 / fps)))
-        if cancelled is not None and cancelled():
-            raise JobCancelled
-        _finish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
@@ -121,9 +128,8 @@ def write_mp4(frames: Iterable, path: str | Path, fps: float = 20.0, min_side: i
     from diffview.gui.workers import JobCancelled
 
     path = Path(path)
-    tmp = _atomic_target(path, ".mp4")
     count = 0
-    try:
+    with _atomic_write(path, ".mp4", cancelled) as tmp:
         with av.open(tmp, mode="w", format="mp4") as container:
             stream = None
             size = None
@@ -157,12 +163,6 @@ def write_mp4(frames: Iterable, path: str | Path, fps: float = 20.0, min_side: i
                 raise ValueError("there are no frames to write")
             for packet in stream.encode():  # flush the encoder's delayed frames
                 container.mux(packet)
-        if cancelled is not None and cancelled():
-            raise JobCancelled
-        _finish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
