@@ -17,7 +17,6 @@ never reads or writes the user's settings and leaves no files behind.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -28,6 +27,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from diffview.training import torch_available
 
 __all__ = ["CHECKS", "CheckResult", "Skipped", "build_info", "main", "run_checks"]
 
@@ -223,7 +224,7 @@ def check_window(device: str) -> str:
 
 def check_train(device: str) -> str:
     """Train a small 2-D model with torch, export it to ONNX and load it back."""
-    if importlib.util.find_spec("torch") is None:
+    if not torch_available():
         variant = build_info().get("variant")
         if is_frozen() and variant == "light":
             raise Skipped("torch not bundled (light build)")

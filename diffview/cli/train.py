@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+from diffview.training import torch_available
+
 # Progress lines for the app at most this often (every step's loss still arrives, batched).
 PROGRESS_INTERVAL_S = 0.05
 
@@ -309,18 +311,8 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def torch_missing() -> bool:
-    """Whether torch cannot be imported here (a light build, an install without it)."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("torch") is None
-    except (ImportError, ValueError):
-        return True
-
-
 def _run(args: argparse.Namespace) -> int:
-    if torch_missing():
+    if not torch_available():
         frozen = getattr(sys, "frozen", False)
         how = ("this is the light build without torch: use the full build to train"
                if frozen else "install it into this environment, e.g. "

@@ -8,7 +8,6 @@ then explains how to get it instead of failing.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from diffview.gui.preferences import (
     save_preferences,
     training_problems,
 )
+from diffview.training import torch_available
 
 __all__ = ["TORCH_MISSING", "TrainingActions", "install_training", "model_threads",
            "preferred_model_path", "startup_device", "torch_available"]
@@ -36,14 +36,6 @@ TORCH_MISSING = (
     "(constraints.txt pins the CPU build of torch), then restart diffview.\n\n"
     "Everything else (sampling, the 2-D and physics panels, opening ONNX models) works "
     "without torch.")
-
-
-def torch_available() -> bool:
-    """Whether torch can be imported here, checked without importing it."""
-    try:
-        return importlib.util.find_spec("torch") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def preferred_model_path(settings) -> Path | None:

@@ -166,7 +166,7 @@ def test_other_runtime_errors_are_not_hidden(tmp_path, monkeypatch):
 def test_without_torch_train_says_so(tmp_path, capsys, monkeypatch):
     import diffview.cli.train as train_cli
 
-    monkeypatch.setattr(train_cli, "torch_missing", lambda: True)
+    monkeypatch.setattr(train_cli, "torch_available", lambda: False)
     code = run_cli(["train", "--data", "toy:moons", "--steps", "3",
                     "--run-dir", str(tmp_path / "run")])
     assert code == 2

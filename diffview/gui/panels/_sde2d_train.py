@@ -9,11 +9,12 @@ on the worker, only when training starts.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from diffview.training import torch_available
 
 __all__ = ["TRAIN_PRESET", "TrainedNetwork", "torch_available", "train_config",
            "train_points_job"]
@@ -23,11 +24,6 @@ __all__ = ["TRAIN_PRESET", "TrainedNetwork", "torch_available", "train_config",
 # (a run of a few thousand steps would be dominated by early weights under 0.999).
 TRAIN_PRESET = {"hidden": 128, "layers": 3, "fourier": 6, "batch_size": 256, "lr": 2e-3,
                 "warmup": 100, "ema": 0.995, "threads": 1}
-
-
-def torch_available() -> bool:
-    """True when torch can be imported (a light frozen build leaves it out)."""
-    return importlib.util.find_spec("torch") is not None
 
 
 @dataclass
