@@ -11,7 +11,7 @@ import importlib
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -111,6 +111,10 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
     The window is split by concern: actions and menus (:mod:`.window_actions`), dock layout
     (:mod:`.window_layout`), sessions (:mod:`.session`) and exports (:mod:`.export`).
     """
+
+    # (name, panel) when a panel deferred by ``defer_hidden`` has been built; wiring that needs
+    # a panel listens here as well as looking in ``panels``.
+    panel_added = Signal(str, object)
 
     def __init__(self, context: AppContext | None = None, panel_classes=None,
                  restore_layout: bool = True, model: str | Path | None = None,

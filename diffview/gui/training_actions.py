@@ -90,8 +90,13 @@ class TrainingActions(QObject):
         self.act_train.triggered.connect(self.ask_train)
         self._add_to_menus()
         window.installEventFilter(self)  # close an open dialog (and its worker) with the window
-        panel = window.panels.get("training")
-        if panel is not None:
+        self._wire_panel("training", window.panels.get("training"))
+        added = getattr(window, "panel_added", None)  # the panel may be built after the window
+        if added is not None:
+            added.connect(self._wire_panel)
+
+    def _wire_panel(self, name: str, panel) -> None:
+        if name == "training" and panel is not None:
             panel.settings_requested.connect(lambda: self.open_preferences("training"))
             panel.train_requested.connect(self.train_with_saved)
 

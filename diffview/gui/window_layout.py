@@ -73,6 +73,7 @@ class LayoutMixin:
         else:
             scroll.setWidget(panel)
             self.panels[cls.panel_name] = panel
+            self.panel_added.emit(cls.panel_name, panel)
         if self._deferred:
             QTimer.singleShot(0, self._build_next_deferred)
 

@@ -313,10 +313,19 @@ def test_background_tabs_are_built_after_the_window_is_shown(qtbot):
         assert w.deferred_pending()
         assert not any(n in w.panels for n in deferred)
         assert "forward" in w.panels and "sampling" in w.panels
+        added = []
+        w.panel_added.connect(lambda name, _panel: added.append(name))
         w.show()
         qtbot.waitUntil(lambda: not w.deferred_pending(), timeout=30000)
+        assert sorted(added) == sorted(deferred)
         for name in deferred:
             assert w.docks[name].widget().widget() is w.panels[name]
             assert w.panels[name].panel_name == name
+        if "training" in deferred:
+            # wiring made before the panel existed still reaches it: its Settings… button
+            w.panels["training"].settings_requested.emit()
+            dialog = w.training_actions.dialog
+            assert dialog is not None and dialog.isVisible()
+            dialog.reject()
     finally:
         w.shutdown()
