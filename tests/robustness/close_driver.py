@@ -22,6 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
+def _first_frame(runner, start):
+    """Call ``start``; return a function telling whether ``runner`` has sent a frame."""
+    frames = []
+    runner.frame_ready.connect(lambda *_: frames.append(1))
+    start()
+    return lambda: bool(frames)
+
+
 def start_job(window, job: str, out: Path):
     """Start ``job``; return a function telling whether it is under way."""
     sampling = window.panels["sampling"]
@@ -29,34 +37,22 @@ def start_job(window, job: str, out: Path):
         sampling.sampler_combo.setCurrentIndex(sampling.sampler_combo.findData("ddim"))
         sampling.steps_spin.setValue(50)
         sampling.batch_spin.setValue(64)
-        frames = []
-        sampling.runner.frame_ready.connect(lambda *_: frames.append(1))
-        sampling.run()
-        return lambda: bool(frames)
+        return _first_frame(sampling.runner, sampling.run)
     if job == "race":
         sampling.race_edit.setText("ddpm:1000, ddim:50, dpm++2m:20")
         sampling.race_batch.setValue(16)
-        frames = []
-        sampling.race_runner.frame_ready.connect(lambda *_: frames.append(1))
-        sampling.run_race()
-        return lambda: bool(frames)
+        return _first_frame(sampling.race_runner, sampling.run_race)
     if job == "grid":
         grid = window.panels["grid"]
         grid.count_spin.setValue(100)
         grid.steps_spin.setValue(200)
-        frames = []
-        grid.sampler_runner.frame_ready.connect(lambda *_: frames.append(1))
-        grid.new_batch()
-        return lambda: bool(frames)
+        return _first_frame(grid.sampler_runner, grid.new_batch)
     if job == "sde2d":
         panel = window.panels["sde2d"]
         panel.n_spin.setValue(50_000)
         panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("reverse"))
         panel.steps_spin.setValue(1000)
-        frames = []
-        panel._runner.frame_ready.connect(lambda *_: frames.append(1))
-        panel.run()
-        return lambda: bool(frames)
+        return _first_frame(panel._runner, panel.run)
     if job == "gif":
         # A finished run, then its GIF export: close while the GIF is written.
         sampling.sampler_combo.setCurrentIndex(sampling.sampler_combo.findData("ddim"))
@@ -91,7 +87,8 @@ def main() -> int:
             return
         window = windows[0]
         if state["phase"] == "wait-model":
-            if window.model_busy() or window.context.image_model is None:
+            if (window.model_busy() or window.context.image_model is None
+                    or window.deferred_pending()):  # background tabs are built after show
                 return
             state["under_way"] = start_job(window, job, out)
             state["phase"] = "wait-job"
