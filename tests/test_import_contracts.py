@@ -54,3 +54,11 @@ def test_importing_engine_is_cheap():
 def test_the_detector_sees_a_forbidden_import():
     # The helper itself must be able to fail: json is always loaded by the probe script.
     assert _loaded_after_import(["diffview.core"], ("json",)) == ["json"]
+
+
+def test_runs_are_headless():
+    import diffview.runs
+
+    modules = _modules(diffview.runs)
+    assert "diffview.runs.base" in modules
+    assert _loaded_after_import(modules, ("PySide6", "pyqtgraph", "torch")) == []
