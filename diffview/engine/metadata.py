@@ -70,6 +70,18 @@ class ModelInfo:
         Optimiser steps the network was trained for.
     extra : dict
         Free-form JSON-serialisable details (FID, architecture, seed, ...).
+    prediction : {"eps", "velocity", "x0"}
+        What the network outputs: the noise epsilon (DDPM, score SDEs), a flow-matching
+        velocity, or the clean sample x_0 (a cold-diffusion restoration network).
+    num_classes : int
+        Number of real classes of a class-conditional network (0: unconditional). Such a network
+        takes a third input, int64 labels ``[B]`` in ``0 .. num_classes``.
+    null_class : int
+        The label that means "no class" (classifier-free guidance's unconditional row); -1 when
+        the network is unconditional.
+    degradation : dict or None
+        For a restoration network (``prediction == "x0"``): the cold-diffusion degradation it
+        inverts, e.g. ``{"name": "blur", ...}`` with its severity schedule parameters.
     """
 
     kind: str = "image"
@@ -83,6 +95,32 @@ class ModelInfo:
     class_names: tuple[str, ...] = ()
     training_steps: int = 0
     extra: dict = field(default_factory=dict)
+    prediction: str = "eps"
+    num_classes: int = 0
+    null_class: int = -1
+    degradation: dict | None = None
+
+    @property
+    def conditional(self) -> bool:
+        """True for a class-conditional network (it takes a label input)."""
+        return self.num_classes > 0
+
+    def make_schedule(self):
+        """The discrete noise schedule (``core.schedules.NoiseSchedule``) of an index-time model."""
+        from diffview.core.schedules import make_schedule
+
+        if self.time_kind != "index":
+            raise ValueError("this model takes continuous SDE time; use make_sde()")
+        return make_schedule(self.schedule, T=self.T)
+
+    def make_sde(self):
+        """The SDE (``core.sde.LinearSDE``) of a continuous-time model."""
+        from diffview.core.sde import make_sde
+
+        if self.time_kind != "continuous" or self.sde is None:
+            raise ValueError("this model takes timestep indices; use make_schedule()")
+        params = dict(self.sde)
+        return make_sde(params.pop("name"), **params)
 
     def replace(self, **changes: Any) -> ModelInfo:
         """A copy with the given fields changed (``dataclasses.replace``)."""
@@ -194,6 +232,35 @@ def _parse_extra(v: Any) -> dict:
     return v
 
 
+PREDICTIONS = ("eps", "velocity", "x0")
+
+
+def _parse_prediction(v: Any) -> str:
+    if v not in PREDICTIONS:
+        raise ValueError(f"expected one of {list(PREDICTIONS)}, found {v!r}")
+    return v
+
+
+def _parse_num_classes(v: Any) -> int:
+    if not _is_int(v) or not 0 <= v <= 100_000:
+        raise ValueError(f"expected an integer in 0..100000, found {v!r}")
+    return v
+
+
+def _parse_null_class(v: Any) -> int:
+    if not _is_int(v) or v < -1:
+        raise ValueError(f"expected an integer >= -1, found {v!r}")
+    return v
+
+
+def _parse_degradation(v: Any) -> dict | None:
+    if v is None:
+        return None
+    if not isinstance(v, dict) or not isinstance(v.get("name"), str):
+        raise ValueError(f'expected null or an object with a "name", found {v!r}')
+    return dict(v)
+
+
 _PARSERS = {
     "kind": _parse_kind,
     "sample_shape": _parse_sample_shape,
@@ -206,6 +273,10 @@ _PARSERS = {
     "class_names": _parse_class_names,
     "training_steps": _parse_training_steps,
     "extra": _parse_extra,
+    "prediction": _parse_prediction,
+    "num_classes": _parse_num_classes,
+    "null_class": _parse_null_class,
+    "degradation": _parse_degradation,
 }
 assert set(_PARSERS) == set(FIELD_NAMES)
 
@@ -223,6 +294,11 @@ def _consistency_problems(info: ModelInfo) -> list[str]:
         problems.append(f"kind 'points' needs a (d,) sample_shape, found {info.sample_shape}")
     if info.time_kind == "continuous" and info.sde is None:
         problems.append("time_kind 'continuous' needs an sde, found none")
+    if info.num_classes > 0 and not 0 <= info.null_class <= info.num_classes:
+        problems.append(f"null_class must be in 0..num_classes ({info.num_classes}) for a "
+                        f"conditional model, found {info.null_class}")
+    if info.prediction == "x0" and info.degradation is None:
+        problems.append("prediction 'x0' (a restoration model) needs a degradation, found none")
     return problems
 
 
