@@ -83,6 +83,11 @@ class AppContext(QObject):
         self.last_samples: Any = None  # the last sampling run's final images (B, C, H, W)
         self._toy_models: dict[str, Denoiser | None] = {}
         self._toy_lock = threading.Lock()
+        from diffview.gui.jobs import JobManager
+
+        self.jobs = JobManager(self)
+        """Runs every panel's background work (:class:`~diffview.gui.jobs.Job`)."""
+        self.jobs.error.connect(self.report_error)
 
     # ---- model and data --------------------------------------------------------------------
 

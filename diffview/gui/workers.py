@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
+from diffview.runs.base import Cancelled, CancelToken
+
 __all__ = ["CancelToken", "JobCancelled", "JobRunner", "detach", "user_message"]
 
 log = logging.getLogger(__name__)
@@ -38,29 +40,8 @@ log = logging.getLogger(__name__)
 Job = Callable[["CancelToken"], Iterator[object]]
 
 
-class JobCancelled(Exception):
-    """A job may raise this to stop early; it counts as a cancellation, not a failure."""
-
-
-class CancelToken:
-    """A flag shared between the GUI thread (which sets it) and a job (which polls it)."""
-
-    __slots__ = ("_event",)
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    def raise_if_cancelled(self) -> None:
-        """Raise :class:`JobCancelled` when cancelled (handy inside long non-generator loops)."""
-        if self._event.is_set():
-            raise JobCancelled
+JobCancelled = Cancelled
+"""A job may raise this to stop early; it counts as a cancellation, not a failure."""
 
 
 def detach(obj: Any) -> Any:
@@ -106,7 +87,7 @@ class _Worker(QObject):
     frame_posted = Signal(int)
     finished = Signal(int, object)
     failed = Signal(int, str)
-    cancelled = Signal(int)
+    cancelled = Signal(int, object)
 
     def __init__(self) -> None:
         super().__init__()
@@ -129,7 +110,7 @@ class _Worker(QObject):
     @Slot(int, object, object)
     def run(self, request_id: int, fn: Job, token: CancelToken) -> None:
         if token.cancelled:
-            self.cancelled.emit(request_id)
+            self.cancelled.emit(request_id, None)
             return
         gen = None
         try:
@@ -141,22 +122,33 @@ class _Worker(QObject):
                     result = stop.value
                     break
                 if token.cancelled:
-                    gen.close()
-                    self.cancelled.emit(request_id)
+                    # A run may catch Cancelled and return what it has (a replayable partial
+                    # result); a plain generator just stops.
+                    partial = None
+                    try:
+                        gen.throw(Cancelled())
+                    except StopIteration as stop:
+                        partial = stop.value
+                    except Cancelled:
+                        pass
+                    else:
+                        gen.close()
+                    self.cancelled.emit(request_id, detach(partial))
                     return
                 self._post(request_id, frame)
-        except JobCancelled:
-            self.cancelled.emit(request_id)
+        except Cancelled:
+            self.cancelled.emit(request_id, None)
             return
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user
             log.exception("job %d failed", request_id)
             if token.cancelled:
-                self.cancelled.emit(request_id)
+                self.cancelled.emit(request_id, None)
             else:
                 self.failed.emit(request_id, user_message(exc))
             return
         if token.cancelled:
-            self.cancelled.emit(request_id)
+            # Finished on its own after Cancel was pressed: keep the result, it is complete.
+            self.cancelled.emit(request_id, detach(result))
         else:
             self.finished.emit(request_id, detach(result))
 
@@ -182,6 +174,9 @@ class JobRunner(QObject):
         Request id and a message for the user.
     run_cancelled(int)
         The current job stopped after :meth:`cancel`.
+    run_partial(int, object)
+        Emitted just before ``run_cancelled`` when the cancelled job returned a partial result
+        (a run that catches :class:`~diffview.runs.base.Cancelled` and returns what it did).
     busy_changed(bool)
     """
 
@@ -189,6 +184,7 @@ class JobRunner(QObject):
     run_finished = Signal(int, object)
     run_failed = Signal(int, str)
     run_cancelled = Signal(int)
+    run_partial = Signal(int, object)
     busy_changed = Signal(bool)
 
     _run_requested = Signal(int, object, object)
@@ -252,6 +248,10 @@ class JobRunner(QObject):
         self._set_busy(True)
         self._run_requested.emit(self._request_id, fn, self._token)
         return self._request_id
+
+    def set_max_fps(self, max_fps: float) -> None:
+        """Change the most frames per second handed to ``frame_ready``."""
+        self._interval_ms = 1000.0 / max(float(max_fps), 1e-3)
 
     def cancel(self) -> None:
         """Ask the current job to stop; ``run_cancelled`` follows at its next yield."""
@@ -326,13 +326,15 @@ class JobRunner(QObject):
         self._set_busy(False)
         self.run_failed.emit(request_id, message)
 
-    @Slot(int)
-    def _on_cancelled(self, request_id: int) -> None:
+    @Slot(int, object)
+    def _on_cancelled(self, request_id: int, partial: object = None) -> None:
         if not self._is_current(request_id):
             return
         self._flush_timer.stop()
         self._worker.take_pending()
         self._set_busy(False)
+        if partial is not None:
+            self.run_partial.emit(request_id, partial)
         self.run_cancelled.emit(request_id)
 
 

@@ -6,6 +6,6 @@ give the same result everywhere. No Qt, no torch (an import-linter contract and
 conventions.
 """
 
-from diffview.runs.base import CancelToken, Cancelled, Progress, cancellable, check, run_to_end
+from diffview.runs.base import Cancelled, CancelToken, Progress, cancellable, check, run_to_end
 
 __all__ = ["CancelToken", "Cancelled", "Progress", "cancellable", "check", "run_to_end"]
