@@ -292,7 +292,8 @@ def _consistency_problems(info: ModelInfo) -> list[str]:
         problems.append(f"kind 'image' needs a (C, H, W) sample_shape, found {info.sample_shape}")
     if info.kind == "points" and rank != 1:
         problems.append(f"kind 'points' needs a (d,) sample_shape, found {info.sample_shape}")
-    if info.time_kind == "continuous" and info.sde is None:
+    # a flow-matching velocity model (prediction "velocity") takes t in [0, 1] and no SDE
+    if info.time_kind == "continuous" and info.sde is None and info.prediction != "velocity":
         problems.append("time_kind 'continuous' needs an sde, found none")
     if info.num_classes > 0 and not 0 <= info.null_class <= info.num_classes:
         problems.append(f"null_class must be in 0..num_classes ({info.num_classes}) for a "
