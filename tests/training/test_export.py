@@ -40,7 +40,7 @@ def test_image_export_matches_torch_and_carries_metadata(image_checkpoint, tmp_p
     assert meta["diffview.extra"]["seed"] == 3
 
     # The file stands on its own: same answer as the EMA net for a new batch size, int64 time.
-    state = torch.load(image_checkpoint, weights_only=False)
+    state = torch.load(image_checkpoint, weights_only=True)
     from diffview.training.config import TrainConfig
 
     net = build_model(TrainConfig.from_dict(state["config"]), (1, 8, 8))
