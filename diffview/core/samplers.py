@@ -50,6 +50,14 @@ Denoise = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 SAMPLERS = ("ddpm", "ddim", "dpm++2m")
 SPACINGS = ("leading", "trailing", "linspace")
+SAMPLER_LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpm++2m": "DPM-Solver++ (2M)"}
+
+CLIP_X0_DEFAULT = True
+"""Whether image sampling clips x0_pred to the data range unless told otherwise: yes, in the app,
+``diffview sample`` and ``diffview.eval.fid`` alike. Ho et al.'s sampler clips, and on the
+bundled model it lowers FID (DDIM-50, N = 300: 30.8 unclipped, 26.6 clipped; see
+docs/quality-and-speed.md). Point models are never clipped by default (their data has no fixed
+range)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,9 +122,17 @@ def _clip_bound(clip_x0) -> float | None:
 
 
 class _Sampler:
-    """Shared bookkeeping: the timestep table and per-position alpha_bar values."""
+    """Shared bookkeeping: the timestep table and per-position alpha_bar values.
+
+    Class attributes declare each sampler's defaults once, for every face of the app:
+    ``default_steps`` (None: all T steps), ``default_spacing`` and ``uses_eta`` (whether the
+    DDIM noise scale eta means anything to it).
+    """
 
     name = ""
+    default_steps: int | None = None
+    default_spacing = "leading"
+    uses_eta = False
 
     def __init__(self, schedule: NoiseSchedule, timesteps: np.ndarray, clip_x0) -> None:
         if not isinstance(schedule, NoiseSchedule):
@@ -188,6 +204,7 @@ class DDPMSampler(_Sampler):
     """
 
     name = "ddpm"
+    default_steps = None  # all T: the paper's sampler
 
     def __init__(self, schedule: NoiseSchedule, variance: str = "beta", clip_x0=None,
                  n_steps: int | None = None, spacing: str = "leading") -> None:
@@ -255,6 +272,8 @@ class DDIMSampler(_Sampler):
     """
 
     name = "ddim"
+    default_steps = 50
+    uses_eta = True
 
     def __init__(self, schedule: NoiseSchedule, n_steps: int, eta: float = 0.0,
                  spacing: str = "leading", clip_x0=None) -> None:
@@ -313,6 +332,8 @@ class DPMSolverPP2MSampler(_Sampler):
     """
 
     name = "dpm++2m"
+    default_steps = 20
+    default_spacing = "trailing"
 
     def __init__(self, schedule: NoiseSchedule, n_steps: int, spacing: str = "trailing",
                  clip_x0=None) -> None:
@@ -361,26 +382,43 @@ class DPMSolverPP2MSampler(_Sampler):
         return StepOutput(prev=prev, x0_pred=x0)
 
 
+SAMPLER_CLASSES = {"ddpm": DDPMSampler, "ddim": DDIMSampler, "dpm++2m": DPMSolverPP2MSampler}
+
+
+def sampler_class(name: str) -> type:
+    """The sampler class of ``name`` (one of :data:`SAMPLERS`); ValueError for another name."""
+    try:
+        return SAMPLER_CLASSES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"sampler name must be one of {', '.join(SAMPLERS)}, "
+                         f"got {name!r}") from None
+
+
+def default_steps(name: str, T: int) -> int:  # noqa: N803
+    """The number of steps sampler ``name`` takes by default on a schedule of ``T`` steps."""
+    steps = sampler_class(name).default_steps
+    return int(T) if steps is None else min(int(steps), int(T))
+
+
 def make_sampler(name: str, schedule: NoiseSchedule, n_steps: int | None = None,
                  eta: float = 0.0, spacing: str | None = None, variance: str = "beta",
                  clip_x0=None):
     """Build a sampler by name (one of :data:`SAMPLERS`).
 
-    ``n_steps`` defaults to 50 for DDIM and 20 for DPM-Solver++; for DDPM None (or T) means all T
-    steps and a smaller number respaces the chain.  ``spacing`` defaults to each sampler's own
-    ("leading" for DDPM/DDIM, "trailing" for DPM-Solver++).  ``eta`` is used by DDIM only,
-    ``variance`` by DDPM only.
+    ``n_steps`` None means the sampler's ``default_steps`` (50 for DDIM, 20 for DPM-Solver++,
+    all T for DDPM; a DDPM with fewer than T steps respaces the chain).  ``spacing`` None means
+    the sampler's ``default_spacing`` ("leading" for DDPM/DDIM, "trailing" for DPM-Solver++).
+    ``eta`` is used by DDIM only (``uses_eta``), ``variance`` by DDPM only.
     """
+    cls = sampler_class(name)
+    spacing = spacing or cls.default_spacing
     if name == "ddpm":
         return DDPMSampler(schedule, variance=variance, clip_x0=clip_x0, n_steps=n_steps,
-                           spacing=spacing or "leading")
+                           spacing=spacing)
+    steps = cls.default_steps if n_steps is None else n_steps
     if name == "ddim":
-        return DDIMSampler(schedule, 50 if n_steps is None else n_steps, eta=eta,
-                           spacing=spacing or "leading", clip_x0=clip_x0)
-    if name == "dpm++2m":
-        return DPMSolverPP2MSampler(schedule, 20 if n_steps is None else n_steps,
-                                    spacing=spacing or "trailing", clip_x0=clip_x0)
-    raise ValueError(f"sampler name must be one of {', '.join(SAMPLERS)}, got {name!r}")
+        return DDIMSampler(schedule, steps, eta=eta, spacing=spacing, clip_x0=clip_x0)
+    return DPMSolverPP2MSampler(schedule, steps, spacing=spacing, clip_x0=clip_x0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -539,22 +539,33 @@ def pc_sampler_iter(sde: LinearSDE, score: ScoreFn, x_T: np.ndarray, n_steps: in
         yield t_next, x
 
 
+REVERSE_METHODS = ("sde", "ode", "pc")
+"""The reverse samplers of :func:`reverse_iter`: reverse SDE, probability-flow ODE,
+predictor-corrector."""
+
+
+def reverse_iter(sde: LinearSDE, score: ScoreFn, x_T: np.ndarray, n_steps: int,  # noqa: N803
+                 rng: np.random.Generator | None = None, method: str = "sde",
+                 **kw) -> Iterator[tuple[float, np.ndarray]]:
+    """The one dispatch over the reverse samplers: yields (time, x) after every step.
+
+    ``method``: ``"sde"`` (:func:`reverse_sde_iter`), ``"ode"`` (:func:`probability_flow_iter`,
+    which takes no ``rng``) or ``"pc"`` (:func:`pc_sampler_iter`); ``kw`` go to that function.
+    """
+    if method == "sde":
+        return reverse_sde_iter(sde, score, x_T, n_steps, rng, **kw)
+    if method == "ode":
+        return probability_flow_iter(sde, score, x_T, n_steps, **kw)
+    if method == "pc":
+        return pc_sampler_iter(sde, score, x_T, n_steps, rng, **kw)
+    raise ValueError(f"method must be one of {', '.join(REVERSE_METHODS)}, got {method!r}")
+
+
 def sample_reverse(sde: LinearSDE, score: ScoreFn, x_T: np.ndarray, n_steps: int,  # noqa: N803
                    rng: np.random.Generator | None = None, method: str = "sde",
                    **kw) -> np.ndarray:
-    """Run one of the reverse samplers to the end and return the final (N, d) points.
-
-    ``method``: ``"sde"`` (:func:`reverse_sde_iter`), ``"ode"`` (:func:`probability_flow_iter`)
-    or ``"pc"`` (:func:`pc_sampler_iter`); ``kw`` go to that function.
-    """
-    if method == "sde":
-        it = reverse_sde_iter(sde, score, x_T, n_steps, rng, **kw)
-    elif method == "ode":
-        it = probability_flow_iter(sde, score, x_T, n_steps, **kw)
-    elif method == "pc":
-        it = pc_sampler_iter(sde, score, x_T, n_steps, rng, **kw)
-    else:
-        raise ValueError(f"method must be 'sde', 'ode' or 'pc', got {method!r}")
+    """Run :func:`reverse_iter` to the end and return the final (N, d) points."""
+    it = reverse_iter(sde, score, x_T, n_steps, rng, method, **kw)
     x = np.array(x_T, dtype=np.float64)
     for _, x_new in it:
         x = x_new
