@@ -1,9 +1,10 @@
 """``diffview sample``: draw samples from an ONNX model and save a PNG (and optionally .npy).
 
 Image models give a grid of the samples; 2-D point models give a scatter plot. Sampling runs
-through onnxruntime (:mod:`diffview.engine`); torch is never imported. Sample ``i`` of a run
-depends only on the seed and ``i`` (see :mod:`diffview.eval.generate`), so ``--batch`` changes
-the speed, not the result.
+through onnxruntime (:mod:`diffview.engine`) and :func:`diffview.runs.generate.generate`; torch is
+never imported. Sample ``i`` of a run depends only on the seed and ``i`` (the seeding rule of
+:mod:`diffview.runs.seeding`, the same in the app), so ``--batch`` changes the speed, not the
+result. x0 predictions of image models are clipped to the data range by default, as in the app.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ def add_parser(subparsers, help_text: str) -> argparse.ArgumentParser:
     p.add_argument("--spacing", default=None, choices=SPACINGS,
                    help="timestep spacing (default: the sampler's own)")
     p.add_argument("--clip-x0", type=float, default=None, metavar="C",
-                   help="clip each x0 prediction to [-C, C] (e.g. 1 for images; default: off)")
+                   help="clip each x0 prediction to [-C, C] (default: image models are clipped "
+                        "to their data range, as in the app; point models are not)")
+    p.add_argument("--no-clip-x0", action="store_true",
+                   help="do not clip the x0 predictions")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--batch", type=int, default=64,
                    help=f"samples per network call, 1..{MAX_BATCH} (default 64)")
@@ -80,6 +84,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError(f"--eta applies to the ddim sampler only, not {args.sampler}")
     if args.clip_x0 is not None and not args.clip_x0 > 0:
         raise CliError(f"--clip-x0 must be positive, found {args.clip_x0}")
+    if args.clip_x0 is not None and args.no_clip_x0:
+        raise CliError("give --clip-x0 or --no-clip-x0, not both")
     if args.scale is not None and not 1 <= args.scale <= 16:
         raise CliError(f"--scale must be in 1..16, found {args.scale}")
     for flag, path, suffix in (("--out", args.out, ".png"), ("--npy", args.npy, ".npy")):
@@ -135,8 +141,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from diffview.core.samplers import CLIP_X0_DEFAULT
     from diffview.engine import ModelError
-    from diffview.eval.generate import generate
+    from diffview.runs.generate import generate
+    from diffview.runs.sampling import SamplingSpec
 
     _check_args(args)
     model = _load_model(args.model, args.device)
@@ -155,8 +163,11 @@ def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     progress = None if args.quiet else _progress_printer(t0, args.n, args.batch)
     try:
-        x = generate(model, args.n, args.sampler, args.steps, args.eta, args.spacing,
-                     args.batch, args.seed, progress, clip_x0=args.clip_x0)
+        clip = False if args.no_clip_x0 else (
+            CLIP_X0_DEFAULT if args.clip_x0 is None else args.clip_x0)
+        spec = SamplingSpec(sampler=args.sampler, n_steps=args.steps, eta=args.eta,
+                            spacing=args.spacing, clip_x0=clip, seed=args.seed, batch=args.n)
+        x = generate(model, spec, chunk=args.batch, progress=progress)
     except (ValueError, ModelError) as exc:
         raise CliError(str(exc)) from None
     except MemoryError:
