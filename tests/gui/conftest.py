@@ -58,6 +58,7 @@ def context(qtbot):
 
     ctx = AppContext(device="cpu")
     yield ctx
+    ctx.jobs.shutdown()
     ctx.deleteLater()
 
 

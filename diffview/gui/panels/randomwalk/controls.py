@@ -1,14 +1,12 @@
-"""Widgets of the 1-D diffusion physics panel: the parameter column and the three plots.
+"""The parameter column of the 1-D physics panel: process, walk, OU and run settings.
 
-:class:`RandomWalkUiMixin` builds them as attributes of the panel and connects them to its
-slots; the behaviour lives in :mod:`.randomwalk`.
+:class:`WalkControls` turns its widgets into a :class:`~diffview.runs.walk1d.WalkSpec` and back;
+it knows nothing of the simulation.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -17,19 +15,19 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QSlider,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from diffview.gui.panels.points_item import PointsItem
-from diffview.gui.style import PLOT_COLORS
+from diffview.gui.panels.randomwalk.state import PER_FRAME_RANGE
+from diffview.runs.walk1d import LIMITS, WalkSpec
 
-__all__ = ["MODES", "PROB_STEPS", "RandomWalkUiMixin"]
+__all__ = ["MODE_LABELS", "PROB_STEPS", "WalkControls"]
 
-MODES = {"lattice": "Lattice random walk (p, q)", "ou": "Ornstein-Uhlenbeck  dx = -γx dt + σ dW"}
+MODE_LABELS = {"lattice": "Lattice random walk (p, q)",
+               "ou": "Ornstein-Uhlenbeck  dx = -γx dt + σ dW"}
 PROB_STEPS = 100                       # slider resolution: p, q in 0, 0.005, ..., 0.5
 
 
@@ -40,30 +38,48 @@ def _prob_slider(tip: str) -> QSlider:
     return s
 
 
-class RandomWalkUiMixin:
-    """The widget tree of :class:`~diffview.gui.panels.randomwalk.RandomWalkPanel`."""
+def _double(lo_hi: tuple[float, float], value: float, step: float, tip: str,
+            decimals: int = 2) -> QDoubleSpinBox:
+    w = QDoubleSpinBox()
+    w.setDecimals(decimals)
+    w.setRange(*lo_hi)
+    w.setValue(value)
+    w.setSingleStep(step)
+    w.setToolTip(tip)
+    return w
 
-    def _build_ui(self) -> None:
-        root = QHBoxLayout(self)
-        root.setContentsMargins(4, 4, 4, 4)
-        controls = QWidget()
-        col = QVBoxLayout(controls)
+
+class WalkControls(QWidget):
+    """Widgets for every field of a :class:`WalkSpec`, plus Play/Step/Reset.
+
+    Signals
+    -------
+    spec_changed()
+        A parameter of the simulation changed (the panel resets it).
+    """
+
+    spec_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        col = QVBoxLayout(self)
         col.setContentsMargins(0, 0, 0, 0)
+        d = WalkSpec()
 
         box = QGroupBox("Process")
         form = QFormLayout(box)
         self.mode_combo = QComboBox()
-        for key, label in MODES.items():
+        for key, label in MODE_LABELS.items():
             self.mode_combo.addItem(label, key)
         self.mode_combo.setToolTip("Einstein's lattice walk (heat equation) or the OU process "
                                    "(Fokker-Planck with a restoring force).")
         self.n_spin = QSpinBox()
-        self.n_spin.setRange(100, 100_000)
+        self.n_spin.setRange(*LIMITS["n"])
         self.n_spin.setSingleStep(1000)
-        self.n_spin.setValue(5000)
+        self.n_spin.setValue(d.n)
         self.n_spin.setToolTip("Number of particles.")
         self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setRange(*LIMITS["seed"])
         self.seed_spin.setToolTip("Random seed of the walk.")
         form.addRow("Mode", self.mode_combo)
         form.addRow("Particles N", self.n_spin)
@@ -81,33 +97,18 @@ class RandomWalkUiMixin:
                                     ("q (right)", self.q_slider, self.q_label)):
             row = QHBoxLayout()
             row.addWidget(slider, 1)
-            label.setMinimumWidth(44)
+            label.setMinimumWidth(40)
             row.addWidget(label)
             lf.addRow(name, row)
         col.addWidget(self.lattice_box)
 
         self.ou_box = QGroupBox("Ornstein-Uhlenbeck")
         of = QFormLayout(self.ou_box)
-        self.gamma_spin = QDoubleSpinBox()
-        self.gamma_spin.setRange(0.05, 10.0)
-        self.gamma_spin.setValue(1.0)
-        self.gamma_spin.setSingleStep(0.1)
-        self.gamma_spin.setToolTip("γ: strength of the pull back to 0.")
-        self.sigma_spin = QDoubleSpinBox()
-        self.sigma_spin.setRange(0.05, 5.0)
-        self.sigma_spin.setValue(1.0)
-        self.sigma_spin.setSingleStep(0.1)
-        self.sigma_spin.setToolTip("σ: noise amplitude.")
-        self.x0_spin = QDoubleSpinBox()
-        self.x0_spin.setRange(-10.0, 10.0)
-        self.x0_spin.setValue(3.0)
-        self.x0_spin.setToolTip("Where every particle starts.")
-        self.dt_spin = QDoubleSpinBox()
-        self.dt_spin.setDecimals(3)
-        self.dt_spin.setRange(0.001, 0.2)
-        self.dt_spin.setSingleStep(0.005)
-        self.dt_spin.setValue(0.01)
-        self.dt_spin.setToolTip("Time step of the simulation.")
+        self.gamma_spin = _double(LIMITS["gamma"], d.gamma, 0.1,
+                                  "γ: strength of the pull back to 0.")
+        self.sigma_spin = _double(LIMITS["sigma"], d.sigma, 0.1, "σ: noise amplitude.")
+        self.x0_spin = _double(LIMITS["x0"], d.x0, 0.5, "Where every particle starts.")
+        self.dt_spin = _double(LIMITS["dt"], d.dt, 0.005, "Time step of the simulation.", 3)
         for label, w in (("γ", self.gamma_spin), ("σ", self.sigma_spin), ("x(0)", self.x0_spin),
                          ("dt", self.dt_spin)):
             of.addRow(label, w)
@@ -116,12 +117,12 @@ class RandomWalkUiMixin:
         run = QGroupBox("Run")
         rf = QFormLayout(run)
         self.per_frame_spin = QSpinBox()
-        self.per_frame_spin.setRange(1, 100)
+        self.per_frame_spin.setRange(*PER_FRAME_RANGE)
         self.per_frame_spin.setValue(1)
         self.per_frame_spin.setToolTip("Steps per animation frame.")
         self.max_steps_spin = QSpinBox()
-        self.max_steps_spin.setRange(10, 5000)
-        self.max_steps_spin.setValue(500)
+        self.max_steps_spin.setRange(*LIMITS["max_steps"])
+        self.max_steps_spin.setValue(d.max_steps)
         self.max_steps_spin.setToolTip("Playing stops after this many steps.")
         rf.addRow("Steps / frame", self.per_frame_spin)
         rf.addRow("Max steps", self.max_steps_spin)
@@ -146,60 +147,54 @@ class RandomWalkUiMixin:
         col.addWidget(self.formula_label)
         col.addStretch(1)
 
-        scroll = QScrollArea()
-        scroll.setWidget(controls)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(300)
-        scroll.setMaximumWidth(360)
-        root.addWidget(scroll)
+        self._spec_widgets = (self.mode_combo, self.n_spin, self.seed_spin, self.p_slider,
+                              self.q_slider, self.gamma_spin, self.sigma_spin, self.x0_spin,
+                              self.dt_spin, self.max_steps_spin)
+        self.mode_combo.currentIndexChanged.connect(self._changed)
+        for w in self._spec_widgets[1:]:
+            w.valueChanged.connect(self._changed)
+        self._changed()
 
-        self.glw = pg.GraphicsLayoutWidget()
-        self.particle_plot = self.glw.addPlot(row=0, col=0, title="Particles")
-        self.particle_plot.setLabel("bottom", "position x")
-        self.particle_plot.hideAxis("left")
-        self.particle_plot.setYRange(-0.05, 1.05, padding=0)
-        self.particles = PointsItem(size=2.0, colors=(PLOT_COLORS[0],))
-        self.particle_plot.addItem(self.particles)
+    def _changed(self, *_) -> None:
+        lattice = self.mode_combo.currentData() == "lattice"
+        self.lattice_box.setVisible(lattice)
+        self.ou_box.setVisible(not lattice)
+        self.p_label.setText(f"{self.p_slider.value() * 0.5 / PROB_STEPS:.3f}")
+        self.q_label.setText(f"{self.q_slider.value() * 0.5 / PROB_STEPS:.3f}")
+        self.spec_changed.emit()
 
-        self.hist_plot = self.glw.addPlot(row=1, col=0)
-        self.hist_plot.addLegend(offset=(-10, 10))
-        self.hist_curve = pg.PlotCurveItem(np.array([0.0, 1.0]), np.array([0.0]),
-                                           stepMode="center", fillLevel=0,
-                                           brush=pg.mkBrush(0, 114, 178, 90),
-                                           pen=pg.mkPen(PLOT_COLORS[0], width=1),
-                                           name="particles")
-        self.hist_plot.addItem(self.hist_curve)
-        self.theory_curve = pg.PlotCurveItem(pen=pg.mkPen(PLOT_COLORS[4], width=2),
-                                             name="theory")
-        self.hist_plot.addItem(self.theory_curve)
-        self.master_curve = pg.PlotDataItem(pen=None, symbol="o", symbolSize=4,
-                                            symbolBrush=PLOT_COLORS[2], symbolPen=None,
-                                            name="master equation N·c_i(t)")
-        self.hist_plot.addItem(self.master_curve)
-        self.particle_plot.setXLink(self.hist_plot)
+    def spec(self) -> WalkSpec:
+        """The spec the widgets show."""
+        return WalkSpec(mode=self.mode_combo.currentData(), n=self.n_spin.value(),
+                        seed=self.seed_spin.value(),
+                        p=self.p_slider.value() * 0.5 / PROB_STEPS,
+                        q=self.q_slider.value() * 0.5 / PROB_STEPS,
+                        gamma=self.gamma_spin.value(), sigma=self.sigma_spin.value(),
+                        x0=self.x0_spin.value(), dt=self.dt_spin.value(),
+                        max_steps=self.max_steps_spin.value())
 
-        self.msd_plot = self.glw.addPlot(row=2, col=0)
-        self.msd_plot.addLegend(offset=(10, 10))
-        self.msd_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.msd_item = pg.PlotCurveItem(pen=pg.mkPen(PLOT_COLORS[0], width=2),
-                                          name="particles")
-        self.msd_plot.addItem(self.msd_item)
-        self.msd_theory_item = pg.PlotCurveItem(pen=pg.mkPen(PLOT_COLORS[4], width=2,
-                                                        style=Qt.PenStyle.DashLine),
-                                           name="theory")
-        self.msd_plot.addItem(self.msd_theory_item)
-        self.glw.ci.layout.setRowStretchFactor(0, 1)
-        self.glw.ci.layout.setRowStretchFactor(1, 3)
-        self.glw.ci.layout.setRowStretchFactor(2, 2)
-        root.addWidget(self.glw, 1)
-
-        self.mode_combo.currentIndexChanged.connect(self.reset)
-        for w in (self.n_spin, self.seed_spin, self.p_slider, self.q_slider):
-            w.valueChanged.connect(self.reset)
-        for w in (self.gamma_spin, self.sigma_spin, self.x0_spin, self.dt_spin):
-            w.valueChanged.connect(self.reset)
-        self.max_steps_spin.valueChanged.connect(self._on_max_steps)
-        self.play_btn.toggled.connect(self.set_playing)
-        self.step_btn.clicked.connect(lambda: self.advance(self.per_frame_spin.value()))
-        self.reset_btn.clicked.connect(self.reset)
+    def show_spec(self, spec: WalkSpec, per_frame: int | None = None) -> None:
+        """Set every widget from ``spec`` without emitting ``spec_changed`` on the way."""
+        for w in self._spec_widgets:
+            w.blockSignals(True)
+        try:
+            self.mode_combo.setCurrentIndex(max(self.mode_combo.findData(spec.mode), 0))
+            self.n_spin.setValue(spec.n)
+            self.seed_spin.setValue(spec.seed)
+            self.p_slider.setValue(round(spec.p / 0.5 * PROB_STEPS))
+            self.q_slider.setValue(round(spec.q / 0.5 * PROB_STEPS))
+            self.gamma_spin.setValue(spec.gamma)
+            self.sigma_spin.setValue(spec.sigma)
+            self.x0_spin.setValue(spec.x0)
+            self.dt_spin.setValue(spec.dt)
+            self.max_steps_spin.setValue(spec.max_steps)
+        finally:
+            for w in self._spec_widgets:
+                w.blockSignals(False)
+        if per_frame is not None:
+            self.per_frame_spin.setValue(per_frame)
+        lattice = spec.mode == "lattice"
+        self.lattice_box.setVisible(lattice)
+        self.ou_box.setVisible(not lattice)
+        self.p_label.setText(f"{spec.p:.3f}")
+        self.q_label.setText(f"{spec.q:.3f}")
