@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from diffview.fileio import OutputError, save_npy, save_text
+
 __all__ = [
     "fid_from_features",
     "fit_gaussian",
@@ -160,7 +162,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default: sampler's)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM eta (default 0)")
     p.add_argument("--clip-x0", type=float, default=None, metavar="C",
-                   help="clip each x0 prediction to [-C, C] (default: off)")
+                   help="clip each x0 prediction to [-C, C] (default: to the model's data "
+                        "range, as in the app and diffview sample)")
+    p.add_argument("--no-clip-x0", action="store_true", help="do not clip the x0 predictions")
     p.add_argument("--spacing", default=None, help="timestep spacing: leading, trailing, linspace")
     p.add_argument("--batch", type=int, default=100, help="samples per network call")
     p.add_argument("--seed", type=int, default=0)
@@ -179,6 +183,9 @@ def run(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         return _run(args)
+    except OutputError as exc:  # a result file could not be written: one line, exit 1
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -223,7 +230,11 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"{model.path}: FID needs a 1x28x28 image model, this one has "
                              f"kind={info.kind!r}, sample_shape={info.sample_shape}")
         label = f"{args.sampler}" + (f"-{args.steps}" if args.steps else "")
-        clip = f", x0 clipped to +-{args.clip_x0:g}" if args.clip_x0 else ""
+        if args.clip_x0 is not None and args.no_clip_x0:
+            raise ValueError("give --clip-x0 or --no-clip-x0, not both")
+        clip_x0 = False if args.no_clip_x0 else (True if args.clip_x0 is None else args.clip_x0)
+        clip = (", x0 not clipped" if clip_x0 is False else ", x0 clipped to the data range"
+                if clip_x0 is True else f", x0 clipped to +-{clip_x0:g}")
         print(f"model: {model.path} ({model.provider}); sampler {label}, eta {args.eta}{clip}, "
               f"seed {args.seed}, {args.n} samples")
         t0 = time.perf_counter()
@@ -237,18 +248,18 @@ def _run(args: argparse.Namespace) -> int:
                       file=sys.stderr, flush=True)
 
         x = generate(model, args.n, args.sampler, args.steps, args.eta, args.spacing,
-                     args.batch, args.seed, progress, clip_x0=args.clip_x0)
+                     args.batch, args.seed, progress, clip_x0=clip_x0)
         print(file=sys.stderr)
         seconds = time.perf_counter() - t0
         samples = to_uint8(x, tuple(info.value_range))
         result.update(model=str(model.path), provider=model.provider, sampler=args.sampler,
                       steps=args.steps, eta=args.eta, spacing=args.spacing,
-                      clip_x0=args.clip_x0,
+                      clip_x0=clip_x0,
                       sampling_seconds=round(seconds, 2))
         print(f"generated {len(samples)} samples in {seconds:.1f} s "
               f"({len(samples) / seconds:.1f} images/s)")
         if args.save_samples:
-            np.save(args.save_samples, samples)
+            save_npy(args.save_samples, samples)
     if len(samples) < 2:
         raise ValueError("need at least 2 samples")
     test_x, _ = load_fashion_split(data_dir, "test")
@@ -274,7 +285,7 @@ def _run(args: argparse.Namespace) -> int:
           f"{conf.mean():.3f}; {int((hist > 0).sum())} of {len(hist)} classes present):")
     print(format_histogram(hist, CLASS_NAMES, real_hist))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        save_text(args.json, json.dumps(result, indent=2) + "\n")
     return 0
 
 
