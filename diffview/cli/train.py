@@ -83,6 +83,14 @@ def add_parser(subparsers: argparse._SubParsersAction, help_text: str) -> argpar
                         "schedule then follows time or steps, whichever is further along")
     p.add_argument("--preview-every", type=int, default=None,
                    help="draw a small preview every N steps (0 = never) [0]")
+    p.add_argument("--objective", choices=("eps", "fm"), default=None,
+                   help="eps: denoising; fm: flow matching of 2-D points (a velocity "
+                        "network, see docs/flow-matching.md) [eps]")
+    p.add_argument("--coupling", choices=("independent", "ot"), default=None,
+                   help="flow matching: pair data and noise independently or by minibatch "
+                        "optimal transport [independent]")
+    p.add_argument("--reflow", type=int, default=None, metavar="K",
+                   help="flow matching: K reflow rounds after the first flow, --steps each [0]")
     p.add_argument("--export-only", action="store_true",
                    help="do not train: export the checkpoint given by --resume to --out")
     p.add_argument("--raw-weights", action="store_true",
@@ -112,6 +120,7 @@ _OPTION_NAMES = {
     "schedule": "schedule", "T": "T", "beta_min": "beta_min", "beta_max": "beta_max",
     "image_size": "image_size", "channels": "channels", "seed": "seed", "threads": "threads",
     "checkpoint_every": "checkpoint_every", "max_minutes": "max_minutes",
+    "objective": "objective", "coupling": "coupling", "reflow": "reflow",
     "preview_every": "preview_every",
 }
 
@@ -385,7 +394,10 @@ def _run(args: argparse.Namespace) -> int:
                   config=config.to_dict())
         rep.say(f"training on {config.data} for {config.steps} steps, batch {config.batch_size}, "
                 f"checkpoints in {run_dir}")
-        for rec in train(config, out_dir=run_dir, resume=args.resume, data=data,
+        trainer = train
+        if config.reflow:  # flow matching with reflow rounds, one stream of records
+            from diffview.training.flow import train_with_reflow as trainer
+        for rec in trainer(config, out_dir=run_dir, resume=args.resume, data=data,
                          should_stop=control.stop.is_set, device=str(device)):
             last = rec
             rep.progress(rec)

@@ -49,6 +49,14 @@ class TrainConfig:
         the learning-rate schedule follows whichever of steps or time is further along
         (this makes the run depend on the machine's speed; leave ``None`` for exact reruns).
     preview_every : make a small preview sample every this many steps (0: never).
+    objective : ``"eps"`` (denoising, the default) or ``"fm"`` (flow matching of points: the
+        MLP predicts the velocity eps - x_0 of x_t = (1 - t) x_0 + t eps, see
+        :mod:`diffview.training.flow`).
+    coupling : pairing of data and noise for ``"fm"``: ``"independent"`` or ``"ot"``
+        (minibatch optimal transport).
+    reflow : reflow rounds after the first flow (``"fm"`` only), each of ``steps`` steps.
+    reflow_from : checkpoint of the previous flow whose pairs this round trains on (set by
+        the reflow driver).
     """
 
     data: str = "toy:moons"
@@ -79,6 +87,10 @@ class TrainConfig:
     checkpoint_every: int = 500
     max_minutes: float | None = None
     preview_every: int = 0
+    objective: str = "eps"
+    coupling: str = "independent"
+    reflow: int = 0
+    reflow_from: str | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -187,3 +199,14 @@ def validate(c: TrainConfig) -> None:
             raise ConfigError(f"max_minutes must be > 0, got {c.max_minutes!r}")
     if not isinstance(c.extra, dict):
         raise ConfigError("extra must be a dict")
+    if c.objective not in ("eps", "fm"):
+        raise ConfigError(f"objective must be 'eps' or 'fm', got {c.objective!r}")
+    if c.coupling not in ("independent", "ot"):
+        raise ConfigError(f"coupling must be 'independent' or 'ot', got {c.coupling!r}")
+    _int_at_least("reflow", c.reflow, 0)
+    if c.objective == "fm" and not c.is_toy:
+        raise ConfigError("flow matching (objective fm) trains the 2-D point network: give "
+                          f"--data toy:NAME, not {c.data}")
+    if c.objective != "fm" and (c.reflow or c.coupling != "independent" or c.reflow_from):
+        raise ConfigError("--coupling and --reflow need the flow-matching objective "
+                          "(--objective fm)")

@@ -72,6 +72,10 @@ def model_info_for(state: dict):
                          training_steps=int(state["step"]), extra=extra)
     extra.update(hidden=config.hidden, layers=config.layers, fourier=config.fourier,
                  t_min=config.t_min)
+    if config.objective == "fm":  # a flow-matching velocity network (training/flow.py)
+        from diffview.training.flow import flow_model_info
+
+        return flow_model_info(config, state, shape, extra, _POINTS_RANGE)
     return ModelInfo(kind="points", sample_shape=shape, schedule=config.schedule, T=config.T,
                      time_kind="continuous",
                      sde={"name": "vp", "beta_min": config.beta_min,

@@ -202,6 +202,10 @@ class _Run:
             xt = self.sqrt_ab[t].view(shape) * x0 + self.sqrt_1mab[t].view(shape) * eps
             if self.device.type != "cpu":
                 xt, t, eps = xt.to(self.device), t.to(self.device), eps.to(self.device)
+        elif c.objective == "fm":  # flow matching of points (training/flow.py)
+            from diffview.training.flow import flow_batch_loss
+
+            return flow_batch_loss(self)
         else:
             x0 = torch.from_numpy(sample_points(self.data.toy, c.batch_size, self.rng))
             t = c.t_min + (1.0 - c.t_min) * torch.rand(c.batch_size, generator=self.gen)
@@ -239,6 +243,10 @@ class _Run:
                 x0 = ((x - torch.sqrt(1 - ab) * eps) / torch.sqrt(ab)).clamp(-1, 1)
                 x = torch.sqrt(ab_prev) * x0 + torch.sqrt(1 - ab_prev) * eps
             return x.clamp(-1, 1).cpu().numpy()
+        if c.objective == "fm":
+            from diffview.training.flow import flow_preview
+
+            return flow_preview(self, n * 64)
         x = torch.randn((n * 64, 2), generator=g).to(dev)
         times = np.linspace(1.0, c.t_min, 100)
         for t0, t1 in zip(times[:-1], times[1:], strict=True):
