@@ -167,7 +167,12 @@ def _run(args: argparse.Namespace) -> int:
             CLIP_X0_DEFAULT if args.clip_x0 is None else args.clip_x0)
         spec = SamplingSpec(sampler=args.sampler, n_steps=args.steps, eta=args.eta,
                             spacing=args.spacing, clip_x0=clip, seed=args.seed, batch=args.n)
-        x = generate(model, spec, chunk=args.batch, progress=progress)
+        if info.prediction == "velocity":  # a 2-D flow-matching model: runs/flow2d's ODE
+            from diffview.runs.flow2d import sample_flow_model
+
+            x = sample_flow_model(model, args.n, args.seed, args.steps, args.sampler)
+        else:
+            x = generate(model, spec, chunk=args.batch, progress=progress)
     except (ValueError, ModelError) as exc:
         raise CliError(str(exc)) from None
     except MemoryError:

@@ -39,14 +39,21 @@ from diffview.core.flow import (
 from diffview.core.mixtures import GaussianMixture, mixture_score_fn, sliced_wasserstein
 from diffview.core.sde import VPSDE, ScoreFn, score_from_eps
 from diffview.core.toy2d import TOY_DATASETS, toy_mixture
-from diffview.runs.base import Cancelled, CancelToken, Progress, cancellable, check
+from diffview.runs.base import (
+    Cancelled,
+    CancelToken,
+    Progress,
+    cancellable,
+    check,
+    run_to_end,
+)
 
 __all__ = [
     "ArrowFrame", "ArrowResult", "ArrowSpec", "CompareFrame", "CompareResult", "CompareSpec",
     "FlowFrame", "FlowSampleResult", "FlowSampleSpec", "MeshFrame", "MeshResult", "MeshSpec",
     "NfeFrame", "NfeSweepResult", "NfeSweepSpec", "PROCESSES", "mesh_lines", "model_velocity",
     "resolve_velocity", "run_flow_sample", "run_flow_vs_diffusion", "run_mesh_transport",
-    "run_nfe_sweep", "run_velocity_arrows",
+    "run_nfe_sweep", "run_velocity_arrows", "sample_flow_model",
 ]
 
 PROCESSES = ("vp", "fm")
@@ -275,6 +282,24 @@ def run_flow_sample(spec: FlowSampleSpec, velocity=None, token: CancelToken | No
     arr = np.stack(path)
     return FlowSampleResult(arr[-1], times[:len(path)], arr, (len(path) - 1) * per,
                             _straightness(arr), cancelled)
+
+
+def sample_flow_model(model, n: int, seed: int = 0, n_steps: int | None = None,
+                      sampler: str | None = None, method: str = "rk4") -> np.ndarray:
+    """Samples (n, 2) float32 of a flow-matching network (``diffview sample``'s branch for
+    velocity models): :func:`run_flow_sample` with ``n_steps`` (default 20) of ``method``.
+
+    ``sampler`` is what the user asked for: None or ``"ode"``; a diffusion sampler's name is
+    refused with a message saying what this model is.
+    """
+    if sampler not in (None, "ode"):
+        raise ValueError(f"{sampler} is a diffusion sampler; this is a 2-D flow-matching "
+                         "(velocity) model, sampled by integrating its ODE (RK4, --steps, "
+                         "default 20; see docs/flow-matching.md)")
+    spec = FlowSampleSpec(dataset="moons", n=n, seed=seed, method=method,
+                          n_steps=20 if n_steps is None else n_steps)
+    result = run_to_end(run_flow_sample(spec, model_velocity(model)))
+    return result.points.astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
