@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from diffview.fileio import OutputError, check_target, save_npy, save_png
+
 DEVICES = ("auto", "cpu", "cuda")
 SAMPLER_NAMES = ("ddpm", "ddim", "dpm++2m", "sde", "ode", "pc")
 SPACINGS = ("leading", "trailing", "linspace")
@@ -96,6 +98,7 @@ def _check_args(args: argparse.Namespace) -> None:
             raise CliError(f"{flag} {path}: expected a {suffix} file name")
         if not path.parent.is_dir():
             raise CliError(f"{flag} {path}: folder {path.parent} does not exist")
+        check_target(path)  # a folder in the way or a read-only folder: before sampling
 
 
 def available_memory() -> int | None:
@@ -138,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OutputError as exc:  # disk full, read-only, a folder in the way: one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -194,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
         save_scatter(points, out, value_range=tuple(info.value_range))
         saved = points
     if args.npy:
-        np.save(args.npy, saved)
+        save_npy(args.npy, saved)
     what = f"{args.n} samples" + (f" {tuple(saved.shape[1:])}" if saved.ndim > 1 else "")
     print(f"{what} with {args.sampler} in {seconds:.1f} s on {model.provider}"
           f" -> {out}" + (f", {args.npy}" if args.npy else ""))
@@ -267,7 +273,7 @@ def save_grid(images: np.ndarray, path: str | Path, scale: int = 1) -> None:
     grid = make_grid(images, scale=scale)
     if grid.ndim == 3 and grid.shape[2] == 1:
         grid = grid[..., 0]
-    Image.fromarray(grid).save(path)
+    save_png(path, Image.fromarray(grid))
 
 
 def save_scatter(points: np.ndarray, path: str | Path, value_range=(-4.0, 4.0),
@@ -304,4 +310,4 @@ def save_scatter(points: np.ndarray, path: str | Path, value_range=(-4.0, 4.0),
     r = 1.5 if len(pts) >= 1000 else 2.5
     for x, y in zip(xs, ys, strict=True):
         draw.ellipse([x - r, y - r, x + r, y + r], fill=(31, 100, 180))
-    img.save(path)
+    save_png(path, img)

@@ -83,14 +83,6 @@ def add_parser(subparsers: argparse._SubParsersAction, help_text: str) -> argpar
                         "schedule then follows time or steps, whichever is further along")
     p.add_argument("--preview-every", type=int, default=None,
                    help="draw a small preview every N steps (0 = never) [0]")
-    p.add_argument("--objective", choices=("eps", "fm"), default=None,
-                   help="eps: denoising; fm: flow matching of 2-D points (a velocity "
-                        "network, see docs/flow-matching.md) [eps]")
-    p.add_argument("--coupling", choices=("independent", "ot"), default=None,
-                   help="flow matching: pair data and noise independently or by minibatch "
-                        "optimal transport [independent]")
-    p.add_argument("--reflow", type=int, default=None, metavar="K",
-                   help="flow matching: K reflow rounds after the first flow, --steps each [0]")
     p.add_argument("--export-only", action="store_true",
                    help="do not train: export the checkpoint given by --resume to --out")
     p.add_argument("--raw-weights", action="store_true",
@@ -120,7 +112,6 @@ _OPTION_NAMES = {
     "schedule": "schedule", "T": "T", "beta_min": "beta_min", "beta_max": "beta_max",
     "image_size": "image_size", "channels": "channels", "seed": "seed", "threads": "threads",
     "checkpoint_every": "checkpoint_every", "max_minutes": "max_minutes",
-    "objective": "objective", "coupling": "coupling", "reflow": "reflow",
     "preview_every": "preview_every",
 }
 
@@ -290,17 +281,28 @@ def _clean_stale_temporaries(folder: Path) -> None:
 def _save_preview(run_dir: Path, step: int, preview) -> Path:
     """Write a preview as ``previews/step_NNNNNNN.npy``: temporary file, then rename, so a
     reader never sees half a file (no fsync: a preview lost in a power cut costs nothing)."""
-    import os
-
     import numpy as np
 
+    from diffview.fileio import save_npy
+
     path = run_dir / "previews" / f"step_{step:07d}.npy"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as fh:
-        np.save(fh, np.asarray(preview, np.float32))
-    os.replace(tmp, path)
-    return path
+    return save_npy(path, np.asarray(preview, np.float32), durable=False, make_parents=True)
+
+
+def _check_outputs(run_dir: Path | None, out: str | None, previews: bool) -> None:
+    """Before the first step: every folder the run will write to takes a file (a probe file is
+    created and deleted), and ``--out`` is not a folder. Raises OutputError (one line)."""
+    from diffview.fileio import OutputError, check_writable
+
+    if run_dir is not None:
+        check_writable(run_dir, create=True)
+        if previews:
+            check_writable(run_dir / "previews", create=True)
+    if out:
+        target = Path(out)
+        if target.is_dir():
+            raise OutputError(f"cannot write {target}: it is a folder, not a file", target)
+        check_writable(target.parent, create=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -363,8 +365,18 @@ def _run(args: argparse.Namespace) -> int:
         if not (args.resume and args.out):
             rep.error("config", "--export-only needs --resume CKPT and --out FILE.onnx")
             return 2
+        try:
+            _check_outputs(None, args.out, False)
+        except OSError as exc:
+            rep.error("export", str(exc))
+            return 1
         return _export(args.resume, args.out, not args.raw_weights, rep)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / _slug(config.data)
+    try:  # a read-only or missing output folder fails now, not after the whole run
+        _check_outputs(run_dir, args.out, args.progress_json)
+    except OSError as exc:
+        rep.error("config", str(exc))
+        return 1
     _clean_stale_temporaries(run_dir)
     control = _Control(rep)
 
@@ -394,10 +406,7 @@ def _run(args: argparse.Namespace) -> int:
                   config=config.to_dict())
         rep.say(f"training on {config.data} for {config.steps} steps, batch {config.batch_size}, "
                 f"checkpoints in {run_dir}")
-        trainer = train
-        if config.reflow:  # flow matching with reflow rounds, one stream of records
-            from diffview.training.flow import train_with_reflow as trainer
-        for rec in trainer(config, out_dir=run_dir, resume=args.resume, data=data,
+        for rec in train(config, out_dir=run_dir, resume=args.resume, data=data,
                          should_stop=control.stop.is_set, device=str(device)):
             last = rec
             rep.progress(rec)

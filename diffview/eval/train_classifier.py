@@ -9,6 +9,7 @@ Command (the one that made ``resources/eval/fashion_classifier.onnx``)::
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 import warnings
@@ -25,6 +26,7 @@ from diffview.eval.classifier import (
     images_to_input,
     load_fashion_split,
 )
+from diffview.fileio import save_bytes
 
 
 def build_net() -> Any:
@@ -112,19 +114,20 @@ def export(net: Any, path: str | Path, metadata: dict[str, str]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     x = torch.zeros(2, 1, *IMAGE_SHAPE)
+    buf = io.BytesIO()
     # The legacy TorchScript exporter: ~20x faster than dynamo=True and exact for this plain
     # conv net; it warns that it is deprecated.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(net, (x,), str(path), dynamo=False, input_names=["image"],
+        torch.onnx.export(net, (x,), buf, dynamo=False, input_names=["image"],
                           output_names=["logits", "features"],
                           dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"},
                                         "features": {0: "batch"}}, opset_version=17)
-    model = onnx.load(str(path))
+    model = onnx.load_from_string(buf.getvalue())
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.save(model, str(path))
+    save_bytes(path, model.SerializeToString())  # atomic: temporary file, fsync, rename
 
 
 def main(argv: list[str] | None = None) -> int:

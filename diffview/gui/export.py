@@ -16,13 +16,13 @@ frozen app. MPEG-4 part 2 is the fallback where an FFmpeg build lacks an H.264 e
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtWidgets import QFileDialog
+
+from diffview.fileio import atomic_path, write_via
 
 __all__ = ["ANIMATION_FORMATS", "EXPORT_JOB", "ExportMixin", "write_animation", "write_gif",
            "write_mp4"]
@@ -45,28 +45,17 @@ def _to_rgb8(x: np.ndarray, min_side: int) -> np.ndarray:
     return u8
 
 
-def _atomic_target(path: Path, suffix: str) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=f"{suffix}.part", dir=path.parent)
-    os.close(fd)
-    return tmp
-
-
 @contextlib.contextmanager
 def _atomic_write(path: Path, suffix: str, cancelled: Callable[[], bool] | None):
     """Yield a temporary name beside ``path``; rename it over ``path`` if the block completes
-    and ``cancelled()`` is not true, else remove it (nothing half-written is ever left)."""
+    and ``cancelled()`` is not true, else remove it (nothing half-written is ever left).
+    :func:`diffview.fileio.atomic_path`: fsync, rename, one-line OutputError on OSError."""
     from diffview.gui.workers import JobCancelled
 
-    tmp = _atomic_target(path, suffix)
-    try:
+    with atomic_path(path, suffix=f"{suffix}.part") as tmp:
         yield tmp
         if cancelled is not None and cancelled():
             raise JobCancelled
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would surprise the user
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_gif(frames, path: str | Path, fps: float = 20.0, min_side: int = 256,
@@ -180,7 +169,7 @@ class ExportMixin:
     """File > Export actions of the main window."""
 
     def export_png(self, path: str | Path) -> bool:
-        ok = self.grab().save(str(path), "PNG")
+        ok = write_via(path, lambda tmp: self.grab().save(tmp, "PNG"))
         self.show_status(f"Saved {path}" if ok else f"Could not write {path}")
         return ok
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog
 
+from diffview.fileio import save_text
+
 __all__ = ["SESSION_FILTER", "SESSION_VERSION", "SessionMixin"]
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,11 @@ class SessionMixin:
                 "device": self.context.device, "panels": panels}
 
     def save_session(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.session_state(), indent=2), encoding="utf-8")
+        try:  # atomic: a full disk or a read-only folder never leaves half a session
+            save_text(path, json.dumps(self.session_state(), indent=2))
+        except OSError as exc:
+            self.context.report_error("Cannot save session", str(exc))
+            return
         self.show_status(f"Session saved to {path}")
 
     def open_session(self, path: str | Path) -> None:

@@ -1,7 +1,9 @@
-"""Atomic checkpoints: write to a temporary file in the same folder, fsync, then rename.
+"""Checkpoints: written atomically (:mod:`diffview.fileio`), read without running code.
 
-A reader therefore sees either the previous complete checkpoint or the new complete one, never
-a torn file, even if the process dies half-way through writing.
+A reader sees either the previous complete checkpoint or the new complete one, never a torn
+file, even if the process dies half-way through writing. Reading uses torch's weights-only
+unpickler and an exact type allow-list, then checks every field the run state has, so that a
+downloaded or damaged checkpoint is refused with one line naming the file and the field.
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from diffview.fileio import atomic_write
 
 
 class CheckpointError(RuntimeError):
@@ -24,34 +27,14 @@ class CheckpointError(RuntimeError):
 def atomic_write_bytes(path: str | os.PathLike, write: Any) -> Path:
     """Call ``write(fileobj)`` on a temporary file next to ``path`` and rename it into place.
 
-    The temporary file is removed if ``write`` raises (including ``KeyboardInterrupt``), so the
-    old file at ``path``, if any, is left exactly as it was.
+    :func:`diffview.fileio.atomic_write` with the parent folders created: the temporary file
+    is removed if ``write`` raises (including ``KeyboardInterrupt``), so the old file at
+    ``path``, if any, is left exactly as it was; an ``OSError`` becomes a one-line
+    :class:`~diffview.fileio.OutputError` naming the path and the cause.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a model file is for everyone to read
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
+    with atomic_write(path, "wb", make_parents=True) as fh:
+        write(fh)
+    return Path(path)
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
