@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["PerSampleNoise", "check_seed", "image_rng", "sample_generators"]
+__all__ = ["PerSampleNoise", "check_seed", "image_rng", "sample_generators", "start_noise"]
 
 
 def check_seed(seed: object) -> int:
@@ -37,6 +37,17 @@ def image_rng(seed: int, index: int) -> np.random.Generator:
 def sample_generators(seed: int, start: int, count: int) -> list[np.random.Generator]:
     """Generators of images ``start .. start + count - 1`` of a run with ``seed``."""
     return [image_rng(seed, i) for i in range(int(start), int(start) + int(count))]
+
+
+def start_noise(seed: int, shape: tuple[int, ...], count: int, start: int = 0,
+                dtype=np.float32) -> np.ndarray:
+    """The starting noise x_T of images ``start .. start + count - 1``: (count, *shape).
+
+    The first draw of each image's generator, so exactly the x_T a run with ``seed`` starts
+    from (a display can show it before the run begins).
+    """
+    return PerSampleNoise.for_images(seed, count, start).standard_normal((count, *shape),
+                                                                         dtype=dtype)
 
 
 class PerSampleNoise:

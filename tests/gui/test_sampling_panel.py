@@ -11,6 +11,7 @@ from diffview.core.samplers import make_sampler, sample
 from diffview.core.schedules import make_schedule
 from diffview.gui.panels.forward import to_display
 from diffview.gui.panels.sampling import SamplingPanel, mosaic, mosaic_cell, parse_race_spec
+from diffview.runs.seeding import PerSampleNoise, start_noise
 
 from .conftest import SlowDenoiser
 
@@ -27,18 +28,21 @@ def panel(qtbot, context):
 
 def expected_final(model, name, steps, seed, batch, eta=0.0, x_T=None, start_index=None,  # noqa: N803
                    clip=True):
+    """The core sampler under the seeding rule: image i draws x_T, then its step noise, from
+    default_rng(SeedSequence(seed, spawn_key=(i,)))."""
     schedule = make_schedule(model.info.schedule, model.info.T)
     sampler = make_sampler(name, schedule, n_steps=steps, eta=eta, clip_x0=clip)
+    noise = PerSampleNoise.for_images(seed, batch)
+    drawn = noise.standard_normal((batch,) + tuple(model.info.sample_shape), dtype=np.float32)
     if x_T is None:
-        x_T = np.random.default_rng(seed).standard_normal(  # noqa: N806
-            (batch,) + tuple(model.info.sample_shape), dtype=np.float32)
+        x_T = drawn  # noqa: N806
     if start_index is None:
-        return sample(sampler, model.predict_eps, x_T, np.random.default_rng((seed, 2)))
+        return sample(sampler, model.predict_eps, x_T, noise)
     from diffview.core.samplers import sample_iter
 
+    assert not sampler.needs_noise(0)  # else the noise of the skipped steps is drawn first
     x = x_T
-    for frame in sample_iter(sampler, model.predict_eps, x_T, np.random.default_rng((seed, 2)),
-                             start_index=start_index):
+    for frame in sample_iter(sampler, model.predict_eps, x_T, noise, start_index=start_index):
         x = frame.x
     return x
 
@@ -66,8 +70,7 @@ def test_run_streams_frames_and_matches_core_ddim(qtbot, panel, context, tiny_de
     assert np.abs(result.x0s[:-1]).max() <= 1.0  # x0 clipped by default
     assert result.xs.shape == (13, 5, 1, 28, 28)
     assert result.nfe == 12
-    np.testing.assert_array_equal(result.xs[0], np.random.default_rng(7).standard_normal(
-        (5, 1, 28, 28), dtype=np.float32))
+    np.testing.assert_array_equal(result.xs[0], start_noise(7, (1, 28, 28), 5))
     # the final image of the batch is shown
     np.testing.assert_array_equal(panel.xt_item.image, to_display(mosaic(result.final, 3)))
     assert context.last_samples is result.final
@@ -214,7 +217,7 @@ def test_sampler_race_uses_the_same_noise(qtbot, panel, context, tiny_denoiser):
         qtbot.mouseClick(panel.race_button, Qt.MouseButton.LeftButton)
     r = panel.race_result
     assert r.nfe == [6, 4]
-    x_T = np.random.default_rng(5).standard_normal((2, 1, 28, 28), dtype=np.float32)  # noqa: N806
+    x_T = start_noise(5, (1, 28, 28), 2)  # noqa: N806
     for final, (name, steps) in zip(r.finals, [("ddim", 6), ("dpm++2m", 4)], strict=True):
         expected = expected_final(tiny_denoiser, name, steps, 5, 2, x_T=x_T)
         np.testing.assert_allclose(final, expected, rtol=1e-5, atol=1e-5)

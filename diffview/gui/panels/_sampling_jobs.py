@@ -1,25 +1,32 @@
-"""Jobs of the sampling panel: a sampling run and a sampler race, as JobRunner generators.
+"""Jobs of the sampling panel: :mod:`diffview.runs` sampling runs as JobRunner generators.
 
-No Qt here: each job runs ``core.samplers.sample_iter`` on the runner's thread, yields small
-frames for display and returns everything the panel replays afterwards.
+No Qt and no maths here: a job runs :func:`diffview.runs.sampling.run_sampling` or
+:func:`diffview.runs.race.run_race` on the runner's thread and hands on their frames in the
+tuple form the panel reads; the result is the run's own (a cancelled run's partial result
+reaches ``run_partial``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator
 
-import numpy as np
-
-from diffview.core.samplers import make_sampler, sample_iter
-from diffview.gui.panels import cancellable
+from diffview.core.samplers import SAMPLER_LABELS
+from diffview.runs.base import Cancelled
+from diffview.runs.race import RaceResult, run_race
+from diffview.runs.sampling import (
+    KEEP_BUDGET,
+    KEEP_MAX,
+    MOSAIC_MAX,
+    SamplingResult,
+    SamplingSpec,
+    keep_count,
+    run_sampling,
+)
 
 __all__ = ["KEEP_BUDGET", "KEEP_MAX", "MOSAIC_MAX", "RaceResult", "RunResult", "SAMPLER_LABELS",
            "keep_count", "parse_race_spec", "race_job", "sampling_job"]
 
-SAMPLER_LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpm++2m": "DPM-Solver++ (2M)"}
-KEEP_MAX = 64            # trajectories kept per run (the first images of the batch)
-KEEP_BUDGET = 192 * 2**20  # bytes for the kept trajectories (x_t and predicted x0)
-MOSAIC_MAX = 16          # tiles in the live mosaic
+RunResult = SamplingResult
 
 
 def parse_race_spec(text: str) -> list[tuple[str, int]]:
@@ -45,108 +52,39 @@ def parse_race_spec(text: str) -> list[tuple[str, int]]:
     return out
 
 
-@dataclass
-class RunResult:
-    """A finished (or cancelled) run: kept trajectories and per-step statistics.
-
-    ``xs[k]`` is x after k steps (``xs[0]`` = the starting x_T), ``x0s[k]`` the x0 predicted
-    from ``xs[k]`` (the last one is the final sample itself), both (n + 1, keep, C, H, W).
-    ``norms`` maps a name to a (n,) curve over the whole batch.
-    """
-
-    xs: np.ndarray
-    x0s: np.ndarray
-    t_indices: np.ndarray          # (n,) timestep each step started from
-    final: np.ndarray              # (B, C, H, W)
-    norms: dict = field(default_factory=dict)
-    description: str = ""
-    seed: int = 0
-    nfe: int = 0
-
-
-@dataclass
-class RaceResult:
-    labels: list
-    finals: list                   # (B, C, H, W) per sampler
-    nfe: list
-
-
-def keep_count(batch: int, sample_nbytes: int, n_steps: int) -> int:
-    """How many trajectories of a batch to keep: all up to KEEP_MAX, within KEEP_BUDGET."""
-    per_image = 2 * sample_nbytes * (n_steps + 1)
-    return int(max(1, min(batch, KEEP_MAX, KEEP_BUDGET // per_image)))
-
-
-def sampling_job(model, make_sampler_fn, x_t: np.ndarray, seed: int, start_index,
-                  description: str):
-    """A JobRunner job: run the sampler, yield frames for display, return a RunResult.
-
-    The sampler is built here, on the worker: its first construction imports parts of numpy
-    lazily, which would otherwise stall the GUI thread.
-    """
-
-    def job(token):
-        sampler = make_sampler_fn()
-        rng = np.random.default_rng((seed, 2))
-        ts = sampler.timesteps
-        first = 0 if start_index is None else int(np.searchsorted(-ts, -start_index, "left"))
-        n = max(1, ts.size - min(first, ts.size - 1))
-        keep = keep_count(len(x_t), x_t[0].nbytes, n)
-        shape = (n + 1, keep) + x_t.shape[1:]
-        xs = np.empty(shape, np.float32)
-        x0s = np.empty(shape, np.float32)
-        xs[0] = x_t[:keep]
-        t_indices = np.zeros(n, np.int64)
-        norms = {name: np.zeros(n) for name in ("‖x_t‖ rms", "‖x̂₀‖ rms", "‖Δx‖ rms")}
-        prev = x_t
-        k = 0
-        denoise = cancellable(model.predict_eps, token)
-        for k, frame in enumerate(sample_iter(sampler, denoise, x_t, rng,
-                                              start_index=start_index), start=1):
-            xs[k] = frame.x[:keep]
-            x0s[k - 1] = frame.x0_pred[:keep]
-            t_indices[k - 1] = frame.t_index
-            norms["‖x_t‖ rms"][k - 1] = float(np.sqrt(np.mean(frame.x**2)))
-            norms["‖x̂₀‖ rms"][k - 1] = float(np.sqrt(np.mean(frame.x0_pred**2)))
-            norms["‖Δx‖ rms"][k - 1] = float(np.sqrt(np.mean((frame.x - prev) ** 2)))
-            prev = frame.x
-            yield (k, n, frame.t_index, frame.x[:MOSAIC_MAX], frame.x0_pred[:MOSAIC_MAX])
-        x0s[k] = xs[k]
-        return RunResult(xs[:k + 1], x0s[:k + 1], t_indices[:k], prev,
-                         {key: v[:k] for key, v in norms.items()},
-                         description.format(n=n), seed,
-                         int(sampler.nfe if start_index is None else k))
-
-    return job
-
-
-def race_job(model, schedule, configs, x_T: np.ndarray, seed: int, eta: float,  # noqa: N803
-              clip: bool = False):
-    """Step every sampler in turn, always the one with the fewest network calls so far."""
-
-    def job(token):
-        samplers = [make_sampler(name, schedule,
-                                 n_steps=None if name == "ddpm" and n >= schedule.T else n,
-                                 eta=eta, clip_x0=clip)
-                    for name, n in configs]
-        denoise = cancellable(model.predict_eps, token)
-        gens = [sample_iter(s, denoise, x_T, np.random.default_rng((seed, 3)))
-                for s in samplers]
-        done = [0] * len(gens)
-        finals = [x_T.copy() for _ in gens]
-        active = set(range(len(gens)))
-        while active:
-            j = min(active, key=lambda i: (done[i], i))
+def _as_tuples(run: Generator, convert: Callable) -> Generator:
+    """Yield ``convert(frame)`` for each frame of ``run`` and return its result; a Cancelled
+    thrown in at a yield is passed on to ``run``, which returns its partial result."""
+    try:
+        frame = next(run)
+        while True:
             try:
-                frame = next(gens[j])
-            except StopIteration:
-                active.discard(j)
-                continue
-            done[j] += 1
-            finals[j] = frame.x
-            yield (j, done[j], samplers[j].nfe, frame.x, frame.x0_pred)
-        labels = [f"{SAMPLER_LABELS[name]} {n}" for name, n in configs]
-        return RaceResult(labels, finals, [s.nfe for s in samplers])
+                yield convert(frame)
+            except Cancelled:
+                frame = run.throw(Cancelled())
+            else:
+                frame = next(run)
+    except StopIteration as stop:
+        return stop.value
+
+
+def sampling_job(model, spec: SamplingSpec):
+    """A JobRunner job: ``run_sampling(spec, model)``, frames as (step, total, t_index, x, x0)."""
+
+    def job(token):
+        return (yield from _as_tuples(run_sampling(spec, model, token),
+                                      lambda f: (f.step, f.total, f.t_index, f.x, f.x0_pred)))
 
     return job
 
+
+def race_job(model, spec: SamplingSpec, configs):
+    """A JobRunner job: ``run_race(spec, model, configs)``, frames as (racer, its steps done,
+    its steps, x, x0)."""
+
+    def job(token):
+        return (yield from _as_tuples(run_race(spec, model, configs, token),
+                                      lambda f: (f.racer, f.racer_step, f.racer_total, f.x,
+                                                 f.x0_pred)))
+
+    return job

@@ -24,11 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffview.core.samplers import make_sampler, sample_iter
-from diffview.core.schedules import make_schedule
 from diffview.gui.panels import (
     X_LEVELS,
-    cancellable,
     images_to_model_range,
     mosaic,
     mosaic_cell,
@@ -36,6 +33,7 @@ from diffview.gui.panels import (
 )
 from diffview.gui.panels.sampling import NO_MODEL_TIP
 from diffview.gui.workers import JobRunner
+from diffview.runs.sampling import SamplingSpec, run_batch
 
 __all__ = ["GridPanel", "nearest_neighbours"]
 
@@ -222,23 +220,20 @@ class GridPanel(QWidget):
         if model is None:
             self.context.report_status(NO_MODEL_TIP)
             return None
-        info = model.info
-        schedule = make_schedule(info.schedule, int(info.T))
-        sampler = make_sampler("ddim", schedule, n_steps=min(self.steps_spin.value(), info.T),
-                               clip_x0=True)
         self._seed += 1
-        x_T = np.random.default_rng(self._seed).standard_normal(  # noqa: N806
-            (self.count_spin.value(),) + tuple(info.sample_shape), dtype=np.float32)
-        rng = np.random.default_rng((self._seed, 2))
+        spec = SamplingSpec(sampler="ddim", n_steps=min(self.steps_spin.value(), model.info.T),
+                            clip_x0=True, seed=self._seed, batch=self.count_spin.value())
 
         def job(token):
-            x = x_T
-            for frame in sample_iter(sampler, cancellable(model.predict_eps, token), x_T, rng):
-                x = frame.x
-                yield frame.index + 1, frame.n_total
-            return x_T, x
+            run = run_batch(spec, model, token)
+            while True:
+                try:
+                    frame = next(run)
+                except StopIteration as stop:
+                    return stop.value.x_start, stop.value.final
+                yield frame.step, frame.total
 
-        self.context.report_progress("New batch", 0, len(sampler.timesteps))
+        self.context.report_progress("New batch", 0, spec.n_steps)
         return self.sampler_runner.start(job)
 
     def _on_batch_progress(self, _rid: int, frame) -> None:

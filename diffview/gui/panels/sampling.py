@@ -16,8 +16,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
-from diffview.core.samplers import make_sampler
-from diffview.core.schedules import make_schedule
 from diffview.gui.panels import (
     X_LEVELS,
     make_image_view,
@@ -40,6 +38,8 @@ from diffview.gui.panels._sampling_jobs import (  # noqa: F401 - re-exported nam
 from diffview.gui.panels._sampling_pixels import PixelProbeMixin
 from diffview.gui.panels._sampling_ui import DEFAULT_RACE, SamplingUiMixin
 from diffview.gui.workers import JobRunner
+from diffview.runs.sampling import SamplingSpec, Start, describe
+from diffview.runs.seeding import start_noise
 
 __all__ = ["RaceResult", "RunResult", "SamplingPanel", "mosaic", "mosaic_cell",
            "parse_race_spec"]
@@ -128,10 +128,6 @@ class SamplingPanel(SamplingUiMixin, PixelProbeMixin, QWidget):
         elif name == "ddim" and self.steps_spin.value() > 200:
             self.steps_spin.setValue(50)
 
-    def _schedule(self):
-        info = self.context.image_model.info
-        return make_schedule(info.schedule, int(info.T))
-
     # ---- running ------------------------------------------------------------------------
 
     def run(self, x_T: np.ndarray | None = None, start_index: int | None = None) -> int | None:  # noqa: N803
@@ -143,28 +139,18 @@ class SamplingPanel(SamplingUiMixin, PixelProbeMixin, QWidget):
         model = self.context.image_model
         info = model.info
         name, steps = self.sampler_combo.currentData(), self.steps_spin.value()
-        eta, clip = self.eta_spin.value(), self.clip_check.isChecked()
-
-        def make():
-            schedule = make_schedule(info.schedule, int(info.T))
-            n = None if name == "ddpm" and steps >= schedule.T else steps
-            return make_sampler(name, schedule, n_steps=n, eta=eta, clip_x0=clip)
-
         seed = self.seed_spin.value()
-        batch = self.batch_spin.value()
         shape = tuple(info.sample_shape)
         if x_T is None:
-            x_T = np.random.default_rng(seed).standard_normal((batch,) + shape,  # noqa: N806
-                                                               dtype=np.float32)
-        x_T = np.ascontiguousarray(x_T, np.float32)  # noqa: N806
-        desc = self.sampler_combo.currentText()
-        if name == "ddim":
-            desc += f" η={eta:g}"
-        if clip:
-            desc += ", x̂₀ clipped"
-        desc += ", {n} steps" + f", seed {seed}"
-        if start_index is not None:
-            desc += f", restoring from t index {start_index}"
+            batch, start = self.batch_spin.value(), None
+            x_T = start_noise(seed, shape, batch)  # noqa: N806 - what the run starts from
+        else:
+            x_T = np.ascontiguousarray(x_T, np.float32)  # noqa: N806
+            batch, start = len(x_T), Start(x_T, start_index)
+        spec = SamplingSpec(sampler=name, n_steps=steps,
+                            eta=self.eta_spin.value() if name == "ddim" else 0.0,
+                            clip_x0=self.clip_check.isChecked(), seed=seed, batch=batch,
+                            start=start)
         self._restore_from = start_index
         self.result = None
         self.timeline.setEnabled(False)
@@ -174,10 +160,10 @@ class SamplingPanel(SamplingUiMixin, PixelProbeMixin, QWidget):
         self.sample_spin.setRange(-1, -1)
         self._show_images(x_T[:MOSAIC_MAX], None)
         self.step_label.setText("running…")
-        self.info_label.setText("Running " + desc.format(n=min(steps, int(info.T))))
+        self.info_label.setText("Running " + describe(spec, min(steps, int(info.T))))
         self._clear_curves()
         self.context.report_progress("Sampling", 0, 0)
-        return self.runner.start(sampling_job(model, make, x_T, seed, start_index, desc))
+        return self.runner.start(sampling_job(model, spec))
 
     def animation_source(self):
         """A function returning the last run's steps as (C, H, W) mosaics (x_t | x0), or None."""
@@ -250,20 +236,18 @@ class SamplingPanel(SamplingUiMixin, PixelProbeMixin, QWidget):
             self.context.report_error("Sampler race", str(exc))
             return None
         model = self.context.image_model
-        schedule = self._schedule()
-        shape = tuple(model.info.sample_shape)
+        T = int(model.info.T)  # noqa: N806
         seed = self.seed_spin.value()
-        x_T = np.random.default_rng(seed).standard_normal(  # noqa: N806
-            (self.race_batch.value(),) + shape, dtype=np.float32)
+        spec = SamplingSpec(eta=self.eta_spin.value(), clip_x0=self.clip_check.isChecked(),
+                            seed=seed, batch=self.race_batch.value())
+        x_T = start_noise(seed, tuple(model.info.sample_shape), spec.batch)  # noqa: N806
         self._build_race_views([f"{SAMPLER_LABELS[n]} {k}" for n, k in configs], x_T)
         self.tabs.setCurrentIndex(1)
-        self._race_total = sum(min(k, schedule.T) for _, k in configs)
+        self._race_total = sum(min(k, T) for _, k in configs)
         self._race_done_steps = {}
         self.context.report_progress("Sampler race", 0, self._race_total)
         self.race_result = None
-        return self.race_runner.start(race_job(model, schedule, configs, x_T, seed,
-                                                self.eta_spin.value(),
-                                                self.clip_check.isChecked()))
+        return self.race_runner.start(race_job(model, spec, configs))
 
     def is_busy(self) -> bool:
         return self.runner.is_busy() or self.race_runner.is_busy()
