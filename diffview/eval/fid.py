@@ -162,7 +162,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default: sampler's)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM eta (default 0)")
     p.add_argument("--clip-x0", type=float, default=None, metavar="C",
-                   help="clip each x0 prediction to [-C, C] (default: off)")
+                   help="clip each x0 prediction to [-C, C] (default: to the model's data "
+                        "range, as in the app and diffview sample)")
+    p.add_argument("--no-clip-x0", action="store_true", help="do not clip the x0 predictions")
     p.add_argument("--spacing", default=None, help="timestep spacing: leading, trailing, linspace")
     p.add_argument("--batch", type=int, default=100, help="samples per network call")
     p.add_argument("--seed", type=int, default=0)
@@ -228,7 +230,11 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"{model.path}: FID needs a 1x28x28 image model, this one has "
                              f"kind={info.kind!r}, sample_shape={info.sample_shape}")
         label = f"{args.sampler}" + (f"-{args.steps}" if args.steps else "")
-        clip = f", x0 clipped to +-{args.clip_x0:g}" if args.clip_x0 else ""
+        if args.clip_x0 is not None and args.no_clip_x0:
+            raise ValueError("give --clip-x0 or --no-clip-x0, not both")
+        clip_x0 = False if args.no_clip_x0 else (True if args.clip_x0 is None else args.clip_x0)
+        clip = (", x0 not clipped" if clip_x0 is False else ", x0 clipped to the data range"
+                if clip_x0 is True else f", x0 clipped to +-{clip_x0:g}")
         print(f"model: {model.path} ({model.provider}); sampler {label}, eta {args.eta}{clip}, "
               f"seed {args.seed}, {args.n} samples")
         t0 = time.perf_counter()
@@ -242,13 +248,13 @@ def _run(args: argparse.Namespace) -> int:
                       file=sys.stderr, flush=True)
 
         x = generate(model, args.n, args.sampler, args.steps, args.eta, args.spacing,
-                     args.batch, args.seed, progress, clip_x0=args.clip_x0)
+                     args.batch, args.seed, progress, clip_x0=clip_x0)
         print(file=sys.stderr)
         seconds = time.perf_counter() - t0
         samples = to_uint8(x, tuple(info.value_range))
         result.update(model=str(model.path), provider=model.provider, sampler=args.sampler,
                       steps=args.steps, eta=args.eta, spacing=args.spacing,
-                      clip_x0=args.clip_x0,
+                      clip_x0=clip_x0,
                       sampling_seconds=round(seconds, 2))
         print(f"generated {len(samples)} samples in {seconds:.1f} s "
               f"({len(samples) / seconds:.1f} images/s)")
