@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-CLI_COMMANDS = ("train", "sample", "info")
+CLI_COMMANDS = ("train", "sample", "info", "nll")
 
 
 def _fix_frozen_streams() -> None:

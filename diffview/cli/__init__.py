@@ -15,6 +15,7 @@ _COMMANDS = {
     "train": "Train an epsilon network (images or 2-D points) and export it to ONNX.",
     "sample": "Draw samples from a model and save them as a PNG grid (and .npy).",
     "info": "Show a model's metadata, inputs, outputs and execution provider.",
+    "nll": "Bits/dim of the first N images of a data set: the ELBO term by term or the ODE.",
 }
 
 
