@@ -256,8 +256,8 @@ class JobManager(QObject):
 
     def _end(self, key: str, how: str, quiet: bool = False) -> Job | None:
         job = self._current.pop(key, None)
-        status = self._status.pop(key, None)
-        if job is not None and status is not None and not quiet:
+        self._status.pop(key, None)
+        if job is not None and not quiet:
             self.job_ended.emit(job.name, how)
         self._update_busy()
         return job

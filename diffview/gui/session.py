@@ -32,7 +32,7 @@ class SessionMixin:
     def session_state(self) -> dict:
         panels = {}
         for name, panel in self.panels.items():
-            to_state = getattr(panel, "to_state", None)
+            to_state = getattr(panel, "state_dict", None) or getattr(panel, "to_state", None)
             if to_state is not None:
                 try:
                     panels[name] = to_state()
@@ -73,7 +73,7 @@ class SessionMixin:
     def _apply_panel_states(self, panels: dict, source: str) -> None:
         for name, panel_state in panels.items():
             panel = self.panels.get(name)
-            from_state = getattr(panel, "from_state", None)
+            from_state = getattr(panel, "load_state", None) or getattr(panel, "from_state", None)
             if from_state is not None and isinstance(panel_state, dict):
                 try:
                     from_state(panel_state)

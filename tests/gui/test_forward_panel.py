@@ -109,7 +109,7 @@ def test_step_by_step_chain_matches_core_chain(qtbot, panel):
 def test_cold_degradations(panel, kind):
     panel.corruption_combo.setCurrentIndex(panel.corruption_combo.findData(kind))
     panel.slider.setValue(600)
-    order = fwd.mask_order(panel.x0.shape, np.random.default_rng(panel._seed))
+    order = fwd.mask_order(panel.x0.shape, np.random.default_rng(panel.process_model.seed))
     expected = fwd.degrade(kind, panel.x0, 600, panel.schedule.T,
                            order=order if kind == "mask" else None)
     np.testing.assert_allclose(shown(panel), to_display(expected), atol=1e-6)
@@ -120,7 +120,8 @@ def test_denoise_from_here_hands_over_x_t_and_index(qtbot, panel, context):
     panel.slider.setValue(400)
     with qtbot.waitSignal(context.denoise_requested) as blocker:
         qtbot.mouseClick(panel.denoise_button, Qt.MouseButton.LeftButton)
-    x_t, t_index = blocker.args
+    request, t_index = blocker.args
+    x_t = request.x_t
     assert t_index == 399
     np.testing.assert_array_equal(x_t, fwd.q_sample(panel.x0, panel.schedule, 399, panel.noise))
 
@@ -148,7 +149,7 @@ def _write_png(path, shape):
 def test_open_colour_image_file(qtbot, panel, tmp_path):
     path = tmp_path / "colour.png"
     arr = _write_png(path, (60, 100, 3))
-    with qtbot.waitSignal(panel._loader.run_finished, timeout=10000):
+    with qtbot.waitSignal(panel.context.jobs.job_ended, timeout=10000):
         panel.open_image(path)
     assert panel.x0.shape == (3, 60, 100)
     np.testing.assert_allclose(panel.x0, np.moveaxis(arr, -1, 0) / 127.5 - 1.0, atol=1e-6)
@@ -165,7 +166,7 @@ def test_large_grey_image_is_scaled_down_by_drop(qtbot, panel, tmp_path):
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
                        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    with qtbot.waitSignal(panel._loader.run_finished, timeout=10000):
+    with qtbot.waitSignal(panel.context.jobs.job_ended, timeout=10000):
         panel.dropEvent(event)
     assert panel.x0.shape == (1, 256, 512)
 
@@ -185,10 +186,10 @@ def test_state_round_trip(qtbot, context, panel):
     panel.slider.setValue(321)
     panel.new_noise()
     panel.select_sample(57)
-    state = panel.to_state()
+    state = panel.state_dict()
     other = ForwardPanel(context)
     qtbot.addWidget(other)
-    other.from_state(state)
+    other.load_state(state)
     try:
         assert other.step == 321 and other.schedule_combo.currentText() == "cosine"
         np.testing.assert_array_equal(other.x0, panel.x0)
@@ -204,12 +205,13 @@ def test_denoise_from_here_adapts_a_colour_image_to_the_model(qtbot, panel, cont
     panel.T_spin.setValue(500)  # a schedule that differs from the model's (linear, T=1000)
     path = tmp_path / "colour.png"
     _write_png(path, (60, 100, 3))
-    with qtbot.waitSignal(panel._loader.run_finished, timeout=10000):
+    with qtbot.waitSignal(panel.context.jobs.job_ended, timeout=10000):
         panel.open_image(path)
     panel.slider.setValue(200)
     with qtbot.waitSignal(context.denoise_requested) as blocker:
         panel.request_denoise()
-    x_t, t_index = blocker.args
+    request, t_index = blocker.args
+    x_t = request.x_t
     assert x_t.shape == (1, 28, 28) and x_t.dtype == np.float32
     model_sched = make_schedule("linear", 1000)
     ab = panel.schedule.alpha_bars[199]
@@ -220,7 +222,7 @@ def test_opens_on_the_most_legible_sample_of_a_clear_class(panel):
     """Not the dark T-shirt that came first: the highest-contrast image (std of its pixels)
     among trousers, sneakers, bags and ankle boots, picked in the strip."""
     from diffview.core.data import bundled_samples
-    from diffview.gui.panels._forward_data import CLEAR_CLASSES
+    from diffview.gui.panels.forward.samples import CLEAR_CLASSES
 
     s = bundled_samples()
     u = s.images.reshape(len(s.images), -1) / 255.0

@@ -193,7 +193,9 @@ class SamplingPanel(SamplingUiMixin, PixelProbeMixin, QWidget):
             self.context.report_error("Cannot denoise", problem)
             return None
         shape = tuple(self.context.image_model.info.sample_shape)
-        x_t = np.asarray(x_t, np.float32)
+        from diffview.gui.handover import as_request
+
+        x_t = np.asarray(as_request(x_t, t_index).x_t, np.float32)
         if x_t.shape != shape:
             self.context.report_error("Cannot denoise",
                                       f"The image has shape {x_t.shape}; the model expects "

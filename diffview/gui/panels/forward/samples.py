@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffview.gui.panels import images_to_model_range
+from diffview.core.data import to_model_range
 
 __all__ = ["CLEAR_CLASSES", "CORRUPTIONS", "class_representatives", "default_sample",
            "demo_image", "legibility", "load_bundled"]
@@ -33,7 +33,7 @@ def load_bundled() -> tuple[np.ndarray, list[str]]:
         s = bundled_samples()
     except Exception:  # noqa: BLE001 - the strip falls back to a demo image
         return demo_image()[None], ["demo ring"]
-    x = images_to_model_range(s.images)
+    x = to_model_range(s.images)
     if s.labels is None:
         return x, [f"sample {i}" for i in range(len(x))]
     order = np.argsort(s.labels, kind="stable")

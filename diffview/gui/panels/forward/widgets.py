@@ -1,0 +1,219 @@
+"""Widgets of the forward panel: the sample strip, the three images on one grey scale with a
+colour bar, and the schedule / histogram plots."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QWidget,
+)
+
+from diffview.gui.imaging import make_image_view, thumbnail_icon
+from diffview.gui.style import PLOT_COLORS
+
+__all__ = ["DISPLAY_LEVELS", "ForwardImages", "ForwardPlots", "SampleStrip"]
+
+DISPLAY_LEVELS = (-2.5, 2.5)
+"""One grey scale for x_0, x_t and the noise: clean pixels in [-1, 1] stay readable while the
+noise (std 1) is not clipped into harsh black and white."""
+
+
+class SampleStrip(QWidget):
+    """Bundled samples as thumbnails (one per class, or every sample of one class), and Open.
+
+    Signals
+    -------
+    sample_chosen(int)
+        The index of the bundled sample clicked.
+    open_clicked()
+    """
+
+    sample_chosen = Signal(int)
+    open_clicked = Signal()
+
+    def __init__(self, images: np.ndarray, names: list[str], representatives: dict[str, int],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.images, self.names, self.representatives = images, names, representatives
+        self.indices: list[int] = []
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip("Which bundled samples the strip shows")
+        self.class_combo.addItem("One per class", None)
+        for name in dict.fromkeys(names):
+            self.class_combo.addItem(name, name)
+        self.class_combo.currentIndexChanged.connect(self._fill)
+        row.addWidget(self.class_combo)
+        self.strip = QListWidget()
+        self.strip.setViewMode(QListWidget.ViewMode.IconMode)
+        self.strip.setFlow(QListWidget.Flow.LeftToRight)
+        self.strip.setWrapping(False)
+        self.strip.setIconSize(QSize(44, 44))
+        self.strip.setGridSize(QSize(50, 50))
+        self.strip.setSpacing(0)
+        self.strip.setFixedHeight(50 + self.strip.horizontalScrollBar().sizeHint().height() + 6)
+        self.strip.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.strip.setMovement(QListWidget.Movement.Static)
+        self.strip.setToolTip("Bundled samples: click one to noise it")
+        self.strip.currentRowChanged.connect(self._on_row)
+        row.addWidget(self.strip, 1)
+        self.open_button = QPushButton("Open image…")
+        self.open_button.setToolTip("Load a PNG or JPEG (any size, grey or colour); "
+                                    "you can also drop a file here")
+        self.open_button.clicked.connect(self.open_clicked)
+        row.addWidget(self.open_button)
+        self._fill()
+
+    def _fill(self, *_args) -> None:
+        wanted = self.class_combo.currentData()
+        if wanted is None:   # the most legible sample of each class
+            self.indices = list(self.representatives.values())
+        else:
+            self.indices = [i for i, n in enumerate(self.names) if n == wanted]
+        self.strip.blockSignals(True)
+        self.strip.clear()
+        for i in self.indices:
+            item = QListWidgetItem(thumbnail_icon(self.images[i]), "")
+            item.setToolTip(self.names[i])
+            item.setSizeHint(QSize(50, 50))
+            self.strip.addItem(item)
+        self.strip.blockSignals(False)
+
+    def _on_row(self, row: int) -> None:
+        if 0 <= row < len(self.indices):
+            self.sample_chosen.emit(self.indices[row])
+
+    def select(self, index: int, emit: bool = True) -> None:
+        """Show bundled sample ``index`` selected (switching the strip to its class if needed)."""
+        if index not in self.indices:
+            self.class_combo.setCurrentIndex(max(0, self.class_combo.findData(self.names[index])))
+        if index in self.indices:
+            self.strip.blockSignals(True)
+            self.strip.setCurrentRow(self.indices.index(index))
+            self.strip.blockSignals(False)
+        if emit:
+            self.sample_chosen.emit(index)
+
+    def clear_selection(self) -> None:
+        self.strip.blockSignals(True)
+        self.strip.clearSelection()
+        self.strip.setCurrentRow(-1)
+        self.strip.blockSignals(False)
+
+
+class ForwardImages(pg.GraphicsLayoutWidget):
+    """x_0, x_t and the noise (or, for a cold degradation, what it changed) side by side, on
+    one grey scale shown by a colour bar."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setMinimumSize(300, 170)
+        self.setToolTip("x_0, x_t and the noise ε held fixed (for a cold degradation: what it "
+                        "changed, x_t − x_0), all on the grey scale of the colour bar")
+        self.x0_item, self.x0_label, _ = make_image_view(self, "x_0", 0, 0)
+        self.xt_item, self.xt_label, _ = make_image_view(self, "x_t", 0, 1)
+        self.noise_item, self.noise_label, _ = make_image_view(self, "noise ε", 0, 2)
+        self.colorbar = pg.ColorBarItem(values=DISPLAY_LEVELS, colorMap=pg.colormap.get(
+            "CET-L1"), interactive=False, width=12, label="pixel value")
+        self.colorbar.setImageItem([self.x0_item, self.xt_item, self.noise_item])
+        self.addItem(self.colorbar, row=1, col=3)
+        layout = self.ci.layout
+        for col, stretch in ((0, 2), (1, 3), (2, 2)):
+            layout.setColumnStretchFactor(col, stretch)
+
+
+class ForwardPlots(pg.GraphicsLayoutWidget):
+    """The schedule (alpha-bar, beta) or the cold severity, the SNR, and the pixel histogram
+    against N(0, 1) (noise) or against x_0's own histogram (cold), each with a cursor at t."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setMinimumSize(240, 170)
+        self.sched_plot = self.addPlot(row=0, col=0, title="Schedule")
+        self.sched_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.sched_plot.setLabel("bottom", "t")
+        self.sched_plot.setLabel("left", "value")
+        self.sched_plot.setYRange(0, 1.02, padding=0)
+        self.sched_plot.setMouseEnabled(False, False)
+        self.curve_abar = self.sched_plot.plot(pen=pg.mkPen(PLOT_COLORS[0], width=2),
+                                               name="ᾱ_t")
+        self.curve_beta = self.sched_plot.plot(pen=pg.mkPen(PLOT_COLORS[1], width=2),
+                                               name="β_t / max β")
+        self.curve_snr = pg.PlotDataItem(pen=pg.mkPen(PLOT_COLORS[2], width=2,
+                                                      style=Qt.PenStyle.DashLine))
+        self.snr_plot = self.addPlot(row=1, col=0, title="Signal-to-noise ratio")
+        self.snr_plot.addItem(self.curve_snr)
+        self.snr_plot.setLabel("bottom", "t")
+        self.snr_plot.setLabel("left", "SNR (dB)")
+        self.snr_plot.setMouseEnabled(False, False)
+        self.snr_plot.setXLink(self.sched_plot)
+        self.cursors = []
+        for plot in (self.sched_plot, self.snr_plot):
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(PLOT_COLORS[4], width=1))
+            plot.addItem(line)
+            self.cursors.append(line)
+        self.hist_plot = self.addPlot(row=2, col=0, title="Pixel histogram vs N(0, 1)")
+        self.hist_plot.setMouseEnabled(False, False)
+        self.hist_plot.setXRange(-4, 4, padding=0)
+        self.hist_plot.setLabel("left", "density")
+        self.hist_curve = self.hist_plot.plot(stepMode="center", fillLevel=0,
+                                              brush=pg.mkBrush(0, 114, 178, 90),
+                                              pen=pg.mkPen(PLOT_COLORS[0]))
+        xs = np.linspace(-4, 4, 161)
+        self.gauss_curve = self.hist_plot.plot(xs, np.exp(-xs**2 / 2) / math.sqrt(2 * math.pi),
+                                               pen=pg.mkPen(PLOT_COLORS[4], width=2))
+        self.ref_curve = self.hist_plot.plot(stepMode="center",
+                                             pen=pg.mkPen(PLOT_COLORS[4], width=2))
+
+    def show_schedule(self, schedule) -> None:
+        """Gaussian noise: alpha-bar, beta / max beta and the SNR over t."""
+        t = np.arange(1, schedule.T + 1)
+        self.sched_plot.setTitle("Schedule")
+        self.curve_abar.setData(t, schedule.alpha_bars)
+        self.curve_beta.setData(t, schedule.betas / schedule.betas.max())
+        self._legend(("ᾱ_t", "β_t / max β"))
+        self.snr_plot.setTitle("Signal-to-noise ratio ᾱ/(1−ᾱ)")
+        self.snr_plot.setLabel("left", "SNR (dB)")
+        self.curve_snr.setData(t, np.clip(schedule.snr_db, -60, 60))
+        self.sched_plot.setXRange(0, schedule.T, padding=0.01)
+        self.hist_plot.setTitle("Pixel histogram vs N(0, 1)")
+        self.gauss_curve.show()
+        self.ref_curve.hide()
+
+    def show_degradation(self, kind: str, T: int, severity_curve: np.ndarray,  # noqa: N803
+                         detail_name: str, detail: np.ndarray, x0_hist) -> None:
+        """A cold degradation: its severity t/T and what grows with it (blur width, masked
+        share, block size), and x_t's histogram against x_0's."""
+        t = np.arange(0, T + 1)
+        self.sched_plot.setTitle(f"{kind.capitalize()}: severity t/T")
+        self.curve_abar.setData(t, severity_curve)
+        self.curve_beta.setData([], [])
+        self._legend(("severity t/T",))
+        self.snr_plot.setTitle(detail_name)
+        self.snr_plot.setLabel("left", detail_name.split(" (")[0])
+        self.curve_snr.setData(t, detail)
+        self.sched_plot.setXRange(0, T, padding=0.01)
+        self.hist_plot.setTitle("Pixel histogram of x_t vs x_0")
+        self.gauss_curve.hide()
+        self.ref_curve.setData(*x0_hist)
+        self.ref_curve.show()
+
+    def _legend(self, names: tuple[str, ...]) -> None:
+        legend = self.sched_plot.legend
+        legend.clear()
+        for item, name in zip((self.curve_abar, self.curve_beta), names, strict=False):
+            legend.addItem(item, name)
+
+    def set_cursor(self, step: int) -> None:
+        for line in self.cursors:
+            line.setValue(step)
