@@ -2,7 +2,8 @@
 
 Three checks, each printing one line:
 
-- ``model``: load the bundled image model through onnxruntime and sample a small batch with DDIM;
+- ``model``: load the bundled image model through onnxruntime and sample a small batch with DDIM
+  (the app's own sampling run, :func:`diffview.runs.sampling.run_sampling`);
 - ``window``: build the main window on Qt's offscreen platform, show it, and grab it to a pixmap
   that must be non-empty and not a single colour; the Qt platform plugins the app needs must be
   present;
@@ -82,24 +83,20 @@ def check_model(device: str) -> str:
     """Load the bundled image model and sample a small batch with DDIM through onnxruntime."""
     import numpy as np
 
-    from diffview.core.samplers import make_sampler, sample_iter
-    from diffview.core.schedules import make_schedule
     from diffview.engine import load_default
+    from diffview.runs.base import run_to_end
+    from diffview.runs.sampling import SamplingSpec, run_sampling
 
     model = load_default(device=device)
     info = model.info
     if info.kind != "image":
         raise RuntimeError(f"{model.path.name} is a {info.kind} model, expected an image model")
-    sampler = make_sampler("ddim", make_schedule(info.schedule, info.T), n_steps=SAMPLE_STEPS)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((SAMPLE_BATCH, *info.sample_shape), dtype=np.float32)
-    frames = 0
-    for frame in sample_iter(sampler, model.predict_eps, x, rng):
-        x = frame.x
-        frames += 1
+    spec = SamplingSpec(sampler="ddim", n_steps=SAMPLE_STEPS, batch=SAMPLE_BATCH, seed=0, keep=0)
+    steps = []
+    x = run_to_end(run_sampling(spec, model), steps.append).final
     want = (SAMPLE_BATCH, *info.sample_shape)
-    if frames != SAMPLE_STEPS:
-        raise RuntimeError(f"DDIM ran {frames} steps, expected {SAMPLE_STEPS}")
+    if len(steps) != SAMPLE_STEPS:
+        raise RuntimeError(f"DDIM ran {len(steps)} steps, expected {SAMPLE_STEPS}")
     if x.shape != want:
         raise RuntimeError(f"samples have shape {x.shape}, expected {want}")
     if not np.isfinite(x).all():
@@ -107,18 +104,6 @@ def check_model(device: str) -> str:
     shape = "x".join(map(str, want))
     return (f"{model.path.name} on {model.provider}, DDIM {SAMPLE_STEPS} steps, {shape}, "
             f"range [{float(x.min()):.2f}, {float(x.max()):.2f}]")
-
-
-def process_age() -> float | None:
-    """Seconds since this process started (Linux only, 10 ms resolution), else None."""
-    try:
-        with open("/proc/self/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        with open("/proc/uptime", encoding="ascii") as f:
-            uptime = float(f.read().split()[0])
-        return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None
 
 
 def _native_platform() -> str:
@@ -155,7 +140,7 @@ def check_window(device: str) -> str:
         raise RuntimeError(f"Qt platform plugin(s) {', '.join(sorted(missing))} missing from "
                            f"{plugins} (found: {', '.join(sorted(found)) or 'none'})")
 
-    from diffview.gui.app import _install_qt_message_handler
+    from diffview.gui.app import _install_qt_message_handler, process_age
 
     _install_qt_message_handler()  # drops the offscreen platform's harmless notes
     app = QApplication.instance() or QApplication(["diffview"])
