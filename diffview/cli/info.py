@@ -21,6 +21,17 @@ _TYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(float
           "tensor(int64)": "int64", "tensor(int32)": "int32"}
 
 
+# Foreign metadata is shown, but a hostile file must not flood the terminal: entries and values
+# beyond these are cut ("...") in the text report; --json gives everything.
+MAX_OTHER_ENTRIES = 50
+QUOTE_CHARS = 80
+
+
+def _cut(text: str, limit: int = QUOTE_CHARS) -> str:
+    text = str(text).replace("\n", "\\n")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _shape(shape: list | None) -> str:
     return "[?]" if shape is None else "[" + ", ".join(str(d) for d in shape) + "]"
 
@@ -57,10 +68,13 @@ def format_description(d: dict[str, Any]) -> str:
         + (f", {info['training_steps']:,} training steps" if info["training_steps"] else ""),
     ]
     if info["extra"]:
-        lines.append(f"extra      {json.dumps(info['extra'], sort_keys=True)}")
+        lines.append(f"extra      {_cut(json.dumps(info['extra'], sort_keys=True), 400)}")
     others = {k: v for k, v in d["metadata"].items() if not k.startswith("diffview.")}
-    for key, value in sorted(others.items()):
-        lines.append(f"metadata   {key} = {value}")
+    for key, value in sorted(others.items())[:MAX_OTHER_ENTRIES]:
+        lines.append(f"metadata   {_cut(key)} = {_cut(value)}")
+    if len(others) > MAX_OTHER_ENTRIES:
+        lines.append(f"metadata   ... and {len(others) - MAX_OTHER_ENTRIES:,} more entries "
+                     "(--json lists them all)")
     for warning in d["metadata_warnings"]:
         lines.append(f"warning    {warning}")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,12 +27,42 @@ __all__ = [
     "TIME_KINDS",
     "ModelInfo",
     "info_to_metadata",
+    "quote",
     "metadata_to_info",
     "set_onnx_metadata",
     "validate_info",
 ]
 
 METADATA_PREFIX = "diffview."
+
+# Limits on what a model may claim. Every reader and writer applies the same numbers (metadata
+# is validated once, when a model is loaded, so `diffview info`, `diffview sample`, the app
+# and the exporters agree); a value outside them is reported and replaced like any bad value.
+MIN_T, MAX_T = 2, 100_000  # the same range as training's TrainConfig.T
+# Values in one sample (C * H * W, or d): 3 x 2048 x 2048 fits; a float32 sample is <= 64 MiB.
+MAX_SAMPLE_VALUES = 2**24
+MAX_ABS_VALUE = 1e6  # |value_range| ends and SDE parameters
+MAX_CLASSES = 100_000
+MAX_TRAINING_STEPS = 10**12
+MAX_TEXT_CHARS = 1000  # the dataset name and each class name
+MAX_VALUE_CHARS = 1_000_000  # the JSON text of one metadata entry
+QUOTE_CHARS = 80  # a bad value is quoted by at most this many characters, then "..."
+SDE_NAMES = ("brownian", "vp", "ve", "ou")  # core.sde.SDES (checked by the tests)
+
+_repr = reprlib.Repr()
+_repr.maxlevel, _repr.maxstring, _repr.maxother = 3, 10 * QUOTE_CHARS, 10 * QUOTE_CHARS
+_repr.maxlist = _repr.maxtuple = _repr.maxdict = 8
+
+
+def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
+    """``repr(value)`` cut to ``limit`` characters plus ``"..."``: safe for huge or deeply
+    nested values (a 200,000-character metadata entry is quoted by its first 80 characters)."""
+    try:
+        text = _repr.repr(value)
+    except (RecursionError, ValueError, TypeError):
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit] + "..."
+
 KINDS = ("image", "points")
 TIME_KINDS = ("index", "continuous")
 # Known discrete schedules; kept here (not imported from core.schedules) so that the metadata
@@ -161,33 +192,37 @@ def _is_number(v: Any) -> bool:
 
 def _parse_kind(v: Any) -> str:
     if v not in KINDS:
-        raise ValueError(f"expected one of {list(KINDS)}, found {v!r}")
+        raise ValueError(f"expected one of {list(KINDS)}, found {quote(v)}")
     return v
 
 
 def _parse_sample_shape(v: Any) -> tuple[int, ...]:
     if not isinstance(v, list) or not v or not all(_is_int(d) and d > 0 for d in v):
-        raise ValueError(f"expected a list of positive integers, found {v!r}")
+        raise ValueError(f"expected a list of positive integers, found {quote(v)}")
     if len(v) not in (1, 3):
         raise ValueError(f"expected 1 (points) or 3 (C, H, W) dimensions, found {len(v)}")
+    values = math.prod(v)
+    if values > MAX_SAMPLE_VALUES:
+        raise ValueError(f"expected at most {MAX_SAMPLE_VALUES:,} values per sample, found "
+                         f"{' x '.join(map(str, v))} = {values:,}")
     return tuple(v)
 
 
 def _parse_schedule(v: Any) -> str:
     if v not in _SCHEDULES:
-        raise ValueError(f"expected one of {list(_SCHEDULES)}, found {v!r}")
+        raise ValueError(f"expected one of {list(_SCHEDULES)}, found {quote(v)}")
     return v
 
 
 def _parse_T(v: Any) -> int:  # noqa: N802
-    if not _is_int(v) or v < 1:
-        raise ValueError(f"expected a positive integer, found {v!r}")
+    if not _is_int(v) or not MIN_T <= v <= MAX_T:
+        raise ValueError(f"expected a positive integer in {MIN_T}..{MAX_T}, found {quote(v)}")
     return v
 
 
 def _parse_time_kind(v: Any) -> str:
     if v not in TIME_KINDS:
-        raise ValueError(f"expected one of {list(TIME_KINDS)}, found {v!r}")
+        raise ValueError(f"expected one of {list(TIME_KINDS)}, found {quote(v)}")
     return v
 
 
@@ -195,40 +230,53 @@ def _parse_sde(v: Any) -> dict | None:
     if v is None:
         return None
     if not isinstance(v, dict) or not isinstance(v.get("name"), str):
-        raise ValueError(f'expected null or an object with a "name", found {v!r}')
+        raise ValueError(f'expected null or an object with a "name", found {quote(v)}')
+    if v["name"] not in SDE_NAMES:
+        raise ValueError(f"expected an SDE named one of {list(SDE_NAMES)}, found "
+                         f"{quote(v['name'])}")
     for key, val in v.items():
-        if key != "name" and not _is_number(val):
-            raise ValueError(f"expected SDE parameter {key!r} to be a finite number, found {val!r}")
+        if key != "name" and not (_is_number(val) and abs(val) <= MAX_ABS_VALUE):
+            raise ValueError(f"expected SDE parameter {quote(key)} to be a finite number of "
+                             f"magnitude at most {MAX_ABS_VALUE:g}, found {quote(val)}")
+    if "T" in v and not v["T"] > 0:
+        raise ValueError(f"expected the SDE's end time T > 0, found {quote(v['T'])}")
     return dict(v)
 
 
 def _parse_value_range(v: Any) -> tuple[float, float]:
     if not (isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v) and v[0] < v[1]):
-        raise ValueError(f"expected [low, high] with low < high, found {v!r}")
+        raise ValueError(f"expected [low, high] with low < high, found {quote(v)}")
+    if max(abs(v[0]), abs(v[1])) > MAX_ABS_VALUE:
+        raise ValueError(f"expected [low, high] within +-{MAX_ABS_VALUE:g}, found {quote(v)}")
     return (float(v[0]), float(v[1]))
 
 
 def _parse_dataset(v: Any) -> str:
-    if not isinstance(v, str):
-        raise ValueError(f"expected a string, found {v!r}")
+    if not isinstance(v, str) or len(v) > MAX_TEXT_CHARS:
+        raise ValueError(f"expected a string of at most {MAX_TEXT_CHARS} characters, found "
+                         f"{quote(v)}")
     return v
 
 
 def _parse_class_names(v: Any) -> tuple[str, ...]:
     if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
-        raise ValueError(f"expected a list of strings, found {v!r}")
+        raise ValueError(f"expected a list of strings, found {quote(v)}")
+    if len(v) > MAX_CLASSES or any(len(s) > MAX_TEXT_CHARS for s in v):
+        raise ValueError(f"expected at most {MAX_CLASSES:,} names of at most {MAX_TEXT_CHARS} "
+                         f"characters each, found {len(v):,} names")
     return tuple(v)
 
 
 def _parse_training_steps(v: Any) -> int:
-    if not _is_int(v) or v < 0:
-        raise ValueError(f"expected a non-negative integer, found {v!r}")
+    if not _is_int(v) or not 0 <= v <= MAX_TRAINING_STEPS:
+        raise ValueError(f"expected a non-negative integer up to {MAX_TRAINING_STEPS:.0e}, "
+                         f"found {quote(v)}")
     return v
 
 
 def _parse_extra(v: Any) -> dict:
     if not isinstance(v, dict):
-        raise ValueError(f"expected an object, found {v!r}")
+        raise ValueError(f"expected an object, found {quote(v)}")
     return v
 
 
@@ -237,19 +285,19 @@ PREDICTIONS = ("eps", "velocity", "x0")
 
 def _parse_prediction(v: Any) -> str:
     if v not in PREDICTIONS:
-        raise ValueError(f"expected one of {list(PREDICTIONS)}, found {v!r}")
+        raise ValueError(f"expected one of {list(PREDICTIONS)}, found {quote(v)}")
     return v
 
 
 def _parse_num_classes(v: Any) -> int:
-    if not _is_int(v) or not 0 <= v <= 100_000:
-        raise ValueError(f"expected an integer in 0..100000, found {v!r}")
+    if not _is_int(v) or not 0 <= v <= MAX_CLASSES:
+        raise ValueError(f"expected an integer in 0..{MAX_CLASSES}, found {quote(v)}")
     return v
 
 
 def _parse_null_class(v: Any) -> int:
-    if not _is_int(v) or v < -1:
-        raise ValueError(f"expected an integer >= -1, found {v!r}")
+    if not _is_int(v) or not -1 <= v <= MAX_CLASSES:
+        raise ValueError(f"expected an integer in -1..{MAX_CLASSES}, found {quote(v)}")
     return v
 
 
@@ -257,7 +305,7 @@ def _parse_degradation(v: Any) -> dict | None:
     if v is None:
         return None
     if not isinstance(v, dict) or not isinstance(v.get("name"), str):
-        raise ValueError(f'expected null or an object with a "name", found {v!r}')
+        raise ValueError(f'expected null or an object with a "name", found {quote(v)}')
     return dict(v)
 
 
@@ -373,15 +421,20 @@ def metadata_to_info(
                 warnings.append(f"metadata {key} is missing; using {_jsonable(default)!r}")
             continue
         text = props[key]
+        if isinstance(text, str) and len(text) > MAX_VALUE_CHARS:
+            warnings.append(f"metadata {key} is {len(text):,} characters long, more than "
+                            f"{MAX_VALUE_CHARS:,} ({quote(text)}); using {quote(default)}")
+            continue
         try:
             decoded = json.loads(text)
         except (TypeError, ValueError, RecursionError):
-            warnings.append(f"metadata {key} is not valid JSON ({text!r}); using {default!r}")
+            warnings.append(f"metadata {key} is not valid JSON ({quote(text)}); using "
+                            f"{quote(default)}")
             continue
         try:
             values[name] = _PARSERS[name](decoded)
         except ValueError as exc:
-            warnings.append(f"metadata {key}: {exc}; using {_jsonable(default)!r}")
+            warnings.append(f"metadata {key}: {exc}; using {quote(_jsonable(default))}")
     info = fallback.replace(**values)
     problems = _consistency_problems(info)
     if problems:

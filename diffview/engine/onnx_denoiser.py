@@ -5,17 +5,26 @@ The model contract (docs/models-and-data.md): two inputs, a float32 sample ``[B,
 name; one float output with the sample's shape. Everything is checked when the model is
 loaded, including one probe inference on zeros, so that a bad file fails with a message at
 "Open model..." and not in the middle of a sampling run.
+
+Loading cannot be wedged by a hostile or broken file. Before the probe: a sample input whose
+static dimensions exceed :data:`~diffview.engine.metadata.MAX_SAMPLE_VALUES`, a probe tensor
+above :data:`PROBE_MAX_BYTES`, or a ``Loop`` whose constant trip count exceeds
+:data:`MAX_LOOP_TRIPS` is refused with a message saying so. The probe itself runs under a
+time budget (:data:`PROBE_TIME_BUDGET_S`): onnxruntime's ``RunOptions.terminate`` is set
+from a timer thread, which stops even a ``Loop`` of 10^12 iterations between two nodes.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from diffview.engine.errors import ModelError
-from diffview.engine.metadata import ModelInfo, metadata_to_info, validate_info
+from diffview.engine.metadata import MAX_SAMPLE_VALUES, ModelInfo, metadata_to_info, validate_info
 from diffview.engine.providers import check_session_args, create_session
 from diffview.paths import resource
 
@@ -28,6 +37,20 @@ _FLOAT_TYPES = {
 }
 _TIME_TYPES = {"tensor(int64)": np.int64, "tensor(float)": np.float32}
 _DEFAULT_SDE = {"name": "vp", "beta_min": 0.1, "beta_max": 20.0, "T": 1.0}
+
+# The load-time probe's budgets. A real network's probe (batch 2, or its fixed batch) takes
+# milliseconds on a CPU and a few seconds on a GPU's first call (kernel selection); 30 s is
+# far above that and still ends a model that would never finish.
+PROBE_TIME_BUDGET_S = 30.0
+PROBE_MAX_BYTES = 256 * 2**20  # the probe's float32 input; the output is as large again
+MAX_LOOP_TRIPS = 10**6  # a Loop with a constant trip count above this is refused unprobed
+# Graphs are inspected for Loops with the onnx package only up to this file size (a larger
+# file would be parsed a second time just for that; the time budget still applies to it).
+_INSPECT_MAX_BYTES = 512 * 2**20
+
+
+def _fmt_bytes(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def _fmt_shape(shape: Any) -> str:
@@ -104,8 +127,10 @@ class OnnxDenoiser:
         corrupt or unusable model.
     """
 
-    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None):
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None,
+                 probe_seconds: float | None = None):
         self.path = Path(path)
+        self._probe_seconds = PROBE_TIME_BUDGET_S if probe_seconds is None else probe_seconds
         self.device = device
         self.threads = threads
         # A bad device/threads argument is the caller's mistake (ValueError), not the model's.
@@ -125,6 +150,8 @@ class OnnxDenoiser:
         self.output_name = self._output_arg.name
         batch = self._sample_arg.shape[0] if self._sample_arg.shape else None
         self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
+        self._check_static_size()
+        self._check_loops()
         self._info, self.metadata_warnings = self._read_info()
         self._probe()
 
@@ -138,11 +165,14 @@ class OnnxDenoiser:
             raise self._error("model file not found")
         if self.path.is_dir():
             raise self._error("is a folder, expected an .onnx file")
-        size = self.path.stat().st_size
+        try:
+            size = self.path.stat().st_size
+            with self.path.open("rb") as f:
+                head = f.read(64)
+        except OSError as exc:
+            raise self._error(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
         if size == 0:
             raise self._error("empty file (0 bytes), expected an ONNX model")
-        with self.path.open("rb") as f:
-            head = f.read(64)
         certain, self._likely_not_onnx = _sniff(head)
         if certain is not None:
             raise self._error(f"not an ONNX model: {certain}")
@@ -243,18 +273,55 @@ class OnnxDenoiser:
                         f"{_fmt_shape(self._sample_arg.shape)}")
         return ""
 
-    def _probe(self) -> None:
-        """Run the model once on zeros and check the output's shape, type and finiteness."""
-        batch = self.fixed_batch or 2
-        x = np.zeros((batch, *self._info.sample_shape), np.float32)
-        t = np.full(batch, self._mid_time(), self._time_dtype)
+    def _check_static_size(self) -> None:
+        """Refuse a sample input whose fixed dimensions alone exceed the sample-size limit."""
+        dims = [d for d in self._sample_arg.shape[1:] if isinstance(d, int) and d > 0]
+        values = math.prod(dims)
+        if values > MAX_SAMPLE_VALUES:
+            raise self._error(
+                f"the sample input {_fmt_shape(self._sample_arg.shape)} has {values:,} values "
+                f"per sample, more than the limit of {MAX_SAMPLE_VALUES:,} (3 x 2048 x 2048 "
+                "fits); refusing to load it (a probe alone would need "
+                f"{_fmt_bytes(values * 4 * (self.fixed_batch or 2))})")
+
+    def _check_loops(self) -> None:
+        """Refuse a ``Loop`` node whose trip count is a constant above :data:`MAX_LOOP_TRIPS`.
+
+        Loops whose count is computed at run time are left to the probe's time budget.
+        """
         try:
-            out = self._session.run([self.output_name], {self.input_names[0]: x,
-                                                         self.input_names[1]: t})[0]
-        except Exception as exc:  # onnxruntime's own exception types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise self._error(f"the model failed on a probe input {_fmt_shape(x.shape)}: "
-                              f"{first}") from None
+            if self.path.stat().st_size > _INSPECT_MAX_BYTES:
+                return
+            import onnx
+            from onnx import numpy_helper
+
+            model = onnx.load(str(self.path), load_external_data=False)
+        except Exception:  # noqa: BLE001 - no onnx package, or a file only onnxruntime reads
+            return
+        for node, trips in _constant_loop_trips(model.graph, {}, numpy_helper):
+            if trips > MAX_LOOP_TRIPS:
+                name = f" {node.name!r}" if node.name else ""
+                raise self._error(
+                    f"a Loop node{name} runs {trips:,} iterations on every call, more than the "
+                    f"load limit of {MAX_LOOP_TRIPS:,}; refusing a model that would take hours "
+                    "per step")
+
+    def _probe(self) -> None:
+        """Run the model once on zeros and check the output's shape, type and finiteness.
+
+        The probe's input must fit :data:`PROBE_MAX_BYTES` and the run must finish within the
+        time budget (``probe_seconds``, default :data:`PROBE_TIME_BUDGET_S`)."""
+        batch = self.fixed_batch or 2
+        shape = (batch, *self._info.sample_shape)
+        nbytes = 4 * math.prod(shape)
+        if nbytes > PROBE_MAX_BYTES:
+            why = f"the model's fixed batch of {batch}" if self.fixed_batch else f"batch {batch}"
+            raise self._error(
+                f"a probe input {_fmt_shape(shape)} ({why}) needs {_fmt_bytes(nbytes)}, more "
+                f"than the load budget of {_fmt_bytes(PROBE_MAX_BYTES)}; refusing to load it")
+        x = np.zeros(shape, np.float32)
+        t = np.full(batch, self._mid_time(), self._time_dtype)
+        out = self._timed_probe(x, t)
         if out.dtype.kind != "f":
             raise self._error(f"expected a float output, found {out.dtype} on a probe input")
         if out.shape != x.shape:
@@ -264,6 +331,36 @@ class OnnxDenoiser:
         if not np.isfinite(out).all():
             raise self._error("model returned non-finite values (NaN or inf) on a probe "
                               "input of zeros")
+
+    def _timed_probe(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """``session.run`` on the probe, stopped by ``RunOptions.terminate`` when over time."""
+        import onnxruntime
+
+        options = onnxruntime.RunOptions()
+        options.log_severity_level = 4  # the terminate message is ours to word
+        expired = threading.Event()
+
+        def stop() -> None:
+            expired.set()
+            options.terminate = True
+
+        timer = threading.Timer(self._probe_seconds, stop)
+        timer.daemon = True
+        timer.start()
+        try:
+            return self._session.run([self.output_name], {self.input_names[0]: x,
+                                                          self.input_names[1]: t}, options)[0]
+        except Exception as exc:  # onnxruntime's own exception types
+            if expired.is_set():
+                raise self._error(
+                    f"the probe inference on {_fmt_shape(x.shape)} did not finish within the "
+                    f"load budget of {self._probe_seconds:g} s (an endless or huge Loop?); "
+                    "refusing a model that cannot run a single step in that time") from None
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise self._error(f"the model failed on a probe input {_fmt_shape(x.shape)}: "
+                              f"{first}") from None
+        finally:
+            timer.cancel()
 
     def _mid_time(self) -> float:
         if self._info.time_kind == "continuous":
@@ -394,6 +491,32 @@ class OnnxDenoiser:
     def __repr__(self) -> str:
         return (f"OnnxDenoiser({str(self.path)!r}, provider={self.provider!r}, "
                 f"sample_shape={self._info.sample_shape})")
+
+
+def _constant_loop_trips(graph: Any, outer: dict, numpy_helper: Any):
+    """Yield ``(node, trip_count)`` for every ``Loop`` in ``graph`` and its subgraphs whose
+    trip-count input is a constant (an initializer or a ``Constant`` node, here or in an
+    enclosing graph)."""
+    consts = dict(outer)
+    for init in graph.initializer:
+        consts[init.name] = init
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value" and node.output:
+                    consts[node.output[0]] = attr.t
+    for node in graph.node:
+        if node.op_type == "Loop" and node.input and node.input[0] in consts:
+            try:
+                value = numpy_helper.to_array(consts[node.input[0]])
+                yield node, int(value.reshape(-1)[0])
+            except (ValueError, IndexError, TypeError, OverflowError):
+                pass
+        for attr in node.attribute:
+            subgraphs = [attr.g] if attr.HasField("g") else []
+            subgraphs += list(attr.graphs)
+            for sub in subgraphs:
+                yield from _constant_loop_trips(sub, consts, numpy_helper)
 
 
 def default_model_path(name: str = "fashion") -> Path:
