@@ -125,6 +125,22 @@ def resolve_device(name: str = "cpu") -> torch.device:
     return torch.device("cuda" if name != "cpu" and has_cuda else "cpu")
 
 
+class _TorchEps:
+    """A torch epsilon network seen as an engine Denoiser (``info``, ``predict_eps``), so
+    previews sample with the app's own runs (:mod:`diffview.runs.sampling`)."""
+
+    provider = "torch"
+
+    def __init__(self, net: nn.Module, info, device: torch.device) -> None:
+        self.net, self.info, self.device = net, info, device
+
+    @torch.no_grad()
+    def predict_eps(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        xt = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device)
+        tt = torch.from_numpy(np.asarray(t, np.int64)).to(self.device)
+        return self.net(xt, tt).float().cpu().numpy()
+
+
 class _Run:
     """The mutable state of one run (model, EMA, optimiser, random generators).
 
@@ -151,8 +167,6 @@ class _Run:
             sched = make_schedule(config.schedule, config.T)
             self.sqrt_ab = torch.tensor(sched.sqrt_alpha_bars, dtype=torch.float32)
             self.sqrt_1mab = torch.tensor(sched.sqrt_one_minus_alpha_bars, dtype=torch.float32)
-            self.alpha_bars = torch.tensor(sched.alpha_bars, dtype=torch.float32,
-                                           device=self.device)
 
     # -- state ------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -233,16 +247,17 @@ class _Run:
         c = self.config
         dev = self.device
         if self.data.kind == "image":
-            x = torch.randn((n, *self.data.sample_shape), generator=g).to(dev)
-            ts = np.linspace(c.T - 1, 0, n_steps).round().astype(np.int64)
-            one = torch.tensor(1.0, device=dev)
-            for i, ti in enumerate(ts):
-                ab = self.alpha_bars[ti]
-                ab_prev = self.alpha_bars[ts[i + 1]] if i + 1 < len(ts) else one
-                eps = self.ema(x, torch.full((n,), int(ti), dtype=torch.int64, device=dev))
-                x0 = ((x - torch.sqrt(1 - ab) * eps) / torch.sqrt(ab)).clamp(-1, 1)
-                x = torch.sqrt(ab_prev) * x0 + torch.sqrt(1 - ab_prev) * eps
-            return x.clamp(-1, 1).cpu().numpy()
+            # The app's DDIM (core sampler, x0 clipped, evenly spaced steps from T-1 to 0).
+            from diffview.engine.metadata import ModelInfo
+            from diffview.runs.base import run_to_end
+            from diffview.runs.sampling import SamplingSpec, run_sampling
+
+            info = ModelInfo(kind="image", sample_shape=tuple(self.data.sample_shape),
+                             schedule=c.schedule, T=c.T)
+            spec = SamplingSpec(sampler="ddim", n_steps=min(n_steps, c.T), spacing="linspace",
+                                clip_x0=True, seed=12345, batch=n, keep=0)
+            run = run_sampling(spec, _TorchEps(self.ema, info, dev))
+            return np.clip(run_to_end(run).final, -1.0, 1.0)
         if c.objective == "fm":
             from diffview.training.flow import flow_preview
 
