@@ -15,15 +15,21 @@ IDX (the format of MNIST and Fashion-MNIST; ``.gz`` or raw), for ``split`` "trai
 - ``<folder>/<Name>/raw/...`` (torchvision layout, e.g. ``<root>/FashionMNIST/raw``)
 
 Image folders: PNG, JPEG, BMP, GIF, WebP or TIFF files, either directly in the folder (no
-labels) or in one subfolder per class (labels from the sorted subfolder names).
+labels) or in one subfolder per class (labels from the sorted subfolder names). Nothing outside
+the chosen folder is read: symbolic links are resolved, and a link that leads outside the
+folder (``up -> ..``, ``etc -> /etc``) or back into itself (a loop) refuses the whole folder
+with a message naming the link; links that stay inside the folder are followed.
 
 Pillow is imported only by the functions that decode images, so importing this module is cheap.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import warnings
+import zipfile
 import zlib
 from collections import Counter
 from dataclasses import dataclass
@@ -57,8 +63,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 # JPEGs are checked after the decoder's own 1/2..1/8 downscaling (Image.draft).
 MAX_IMAGE_PIXELS = 36_000_000
 SAMPLES_FILE = "fashion_mnist_samples.npz"
-# A gzip file that inflates past this is refused (Fashion-MNIST's largest file is 47 MB).
+# A gzip file that inflates past this is refused (Fashion-MNIST's largest file is 47 MB); the
+# same limit bounds raw IDX files, IDX headers and the arrays of an .npz.
 MAX_IDX_BYTES = 2**31
+# Image folders: sub-folders deeper than this are refused (a loop the checks missed, or a tree
+# no data set has).
+MAX_FOLDER_DEPTH = 32
 
 # IDX type byte -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/).
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -127,6 +137,9 @@ def _read_bytes(path: Path) -> bytes:
     check can report how much data is missing.
     """
     try:
+        if path.is_file() and path.stat().st_size > MAX_IDX_BYTES:
+            raise DataError(f"{path}: {path.stat().st_size:,} bytes, more than the "
+                            f"{MAX_IDX_BYTES:,} an IDX data file may have")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
@@ -187,7 +200,11 @@ def read_idx(path: str | Path) -> np.ndarray:
                         f"dimensions, found {len(data)}")
     dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[type_code])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    # Python integers: a header such as 4 x 2^32-1 would overflow numpy's int64 product.
+    expected = math.prod(dims) * dtype.itemsize
+    if expected > MAX_IDX_BYTES:
+        raise DataError(f"{path}: the header claims shape {dims} = {expected:,} bytes of data, "
+                        f"more than the {MAX_IDX_BYTES:,} an IDX data file may hold")
     found = len(data) - header
     what = "image data" if ndim >= 3 else "data"
     if found < expected:
@@ -223,7 +240,8 @@ def find_idx_files(folder: str | Path, split: str = "train") -> tuple[Path, Path
     """
     folder = Path(folder)
     if split not in _SPLIT_PREFIX:
-        raise DataError(f"split must be one of {list(_SPLIT_PREFIX)}, found {split!r}")
+        raise DataError(f"{folder}: split must be one of {list(_SPLIT_PREFIX)}, "
+                        f"found {split!r}")
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found")
     prefix = _SPLIT_PREFIX[split]
@@ -234,6 +252,9 @@ def find_idx_files(folder: str | Path, split: str = "train") -> tuple[Path, Path
             if images.is_file():
                 labels = next((d / n for n in _idx_candidates(prefix, "labels")
                                if (d / n).is_file()), None)
+                for found in (images, labels):
+                    if found is not None:
+                        _check_inside(found, folder)
                 return images, labels
     raise DataError(
         f"{folder}: no IDX images for split {split!r}: expected {prefix}-images-idx3-ubyte"
@@ -304,9 +325,9 @@ def _decode(path: Path, size: int | None, channels: int | None) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if size is not None and (not isinstance(size, (int, np.integer)) or size < 1):
-        raise DataError(f"size must be a positive integer or None, found {size!r}")
+        raise DataError(f"{path}: size must be a positive integer or None, found {size!r}")
     if channels not in (None, 1, 3):
-        raise DataError(f"channels must be 1, 3 or None, found {channels!r}")
+        raise DataError(f"{path}: channels must be 1, 3 or None, found {channels!r}")
     try:
         with warnings.catch_warnings():
             # We apply our own, lower limit below; Pillow's warning would only be noise.
@@ -400,9 +421,74 @@ def load_image(path: str | Path, size: int | None = None,
     return _decode(Path(path), size, channels)
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file()
-                  and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+def _check_inside(path: Path, folder: Path) -> None:
+    """Refuse ``path`` (found inside ``folder``) if a symbolic link takes it outside."""
+    try:
+        real, root = path.resolve(strict=True), folder.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise DataError(f"{path}: a symbolic link that cannot be resolved (a loop?)") from None
+    if not _inside(real, root):
+        raise DataError(f"{path}: leads to {real} through a symbolic link, outside the chosen "
+                        f"folder {root}; diffview reads only files inside the folder you chose")
+
+
+def _is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _folder_files(root: Path) -> list[tuple[Path, tuple[str, ...]]]:
+    """Every regular file under ``root`` (resolved), as ``(path, parts relative to root)``.
+
+    Symbolic links are resolved. One that leads outside ``root``, or into a folder on the way
+    to itself (``up -> ..``, a loop), or cannot be resolved because it points to itself,
+    raises :class:`DataError` naming the link; broken links are ignored like unreadable files.
+    """
+    files: list[tuple[Path, tuple[str, ...]]] = []
+    # (folder as reached, its real path, relative parts, real paths of the folders above it)
+    stack = [(root, root, (), (root,))]
+    while stack:
+        here, real_here, parts, chain = stack.pop()
+        if len(parts) > MAX_FOLDER_DEPTH:
+            raise DataError(f"{here}: folders nested deeper than {MAX_FOLDER_DEPTH} levels "
+                            f"inside {root}; expected images or one folder per class")
+        try:
+            entries = sorted(os.scandir(here), key=lambda e: e.name)
+        except OSError as exc:
+            raise DataError(f"{here}: cannot list the folder ({exc.strerror or exc})") from None
+        for entry in entries:
+            path = Path(entry.path)
+            real = path
+            if entry.is_symlink():
+                try:
+                    real = path.resolve(strict=True)
+                except FileNotFoundError:
+                    continue  # a broken link: nothing to read
+                except (OSError, RuntimeError):  # ELOOP / "Symlink loop"
+                    raise DataError(f"{path}: a symbolic link that leads back to itself (a "
+                                    "loop); remove it from the folder") from None
+                if not _inside(real, root):
+                    raise DataError(
+                        f"{path}: a symbolic link to {real}, outside the chosen folder {root}; "
+                        "diffview reads only files inside the folder you chose")
+            try:
+                is_dir = real.is_dir()
+                is_file = not is_dir and real.is_file()
+            except OSError:
+                continue
+            if is_dir:
+                if real in chain:
+                    raise DataError(
+                        f"{path}: a symbolic link to {real}, a folder that contains it (a "
+                        "loop); remove it from the folder")
+                stack.append((path, real, (*parts, entry.name), (*chain, real)))
+            elif is_file:
+                files.append((path, (*parts, entry.name)))
+    files.sort(key=lambda f: f[1])
+    return files
 
 
 def load_image_folder(folder: str | Path, size: int = 28, channels: int = 1,
@@ -435,17 +521,23 @@ def load_image_folder(folder: str | Path, size: int = 28, channels: int = 1,
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found")
     if channels not in (1, 3):
-        raise DataError(f"channels must be 1 or 3, found {channels!r}")
-    class_dirs = sorted(p for p in folder.iterdir()
-                        if p.is_dir() and not p.name.startswith(".") and _image_files(p))
-    if class_dirs:
-        class_names = tuple(p.name for p in class_dirs)
-        files = [(f, k) for k, d in enumerate(class_dirs) for f in _image_files(d)]
+        raise DataError(f"{folder}: channels must be 1 or 3, found {channels!r}")
+    try:
+        root = folder.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        raise DataError(f"{folder}: cannot resolve the folder ({exc})") from None
+    everything = _folder_files(root)
+    images_found = [(f, p) for f, p in everything if _is_image_name(p[-1])]
+    class_names = tuple(sorted({p[0] for _, p in images_found
+                                if len(p) > 1 and not p[0].startswith(".")}))
+    if class_names:
+        index = {name: k for k, name in enumerate(class_names)}
+        files = [(f, index[p[0]]) for name in class_names
+                 for f, p in images_found if len(p) > 1 and p[0] == name]
     else:
-        class_names = ()
-        files = [(f, -1) for f in _image_files(folder)]
+        files = [(f, -1) for f, _ in images_found]
     if not files:
-        others = sum(1 for p in folder.rglob("*") if p.is_file())
+        others = len(everything)
         if others == 0:
             raise DataError(f"{folder}: empty folder, expected image files "
                             f"({', '.join(IMAGE_SUFFIXES)})")
@@ -482,12 +574,20 @@ def load_npz(path: str | Path) -> ImageSet:
     ``(N,)`` and ``class_names`` (the format of the bundled samples)."""
     path = Path(path)
     try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                inflated = sum(info.file_size for info in z.infolist())
+            if inflated > MAX_IDX_BYTES:
+                raise DataError(f"{path}: its arrays inflate to {inflated:,} bytes, more than "
+                                f"the {MAX_IDX_BYTES:,} a data file may hold")
         with np.load(path, allow_pickle=False) as npz:
             contents = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (OSError, ValueError, zlib.error, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npz archive ({exc})") from None
+    except (OSError, ValueError, zlib.error, EOFError, zipfile.BadZipFile, KeyError,
+            MemoryError) as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not a readable .npz archive ({text[:200]})") from None
     if "images" not in contents:
         raise DataError(f"{path}: expected an 'images' array, found {sorted(contents)}")
     images = contents["images"]
