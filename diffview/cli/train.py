@@ -83,6 +83,18 @@ def add_parser(subparsers: argparse._SubParsersAction, help_text: str) -> argpar
                         "schedule then follows time or steps, whichever is further along")
     p.add_argument("--preview-every", type=int, default=None,
                    help="draw a small preview every N steps (0 = never) [0]")
+    p.add_argument("--cold", choices=("blur", "mask", "pixelate"), default=None,
+                   help="train a cold-diffusion restoration network R(x_t, t) ~ x_0 for this "
+                        "degradation (L1 on x_0; --T defaults to 50, 50, 27 steps); see "
+                        "docs/cold-diffusion.md")
+    p.add_argument("--objective", choices=("eps", "fm"), default=None,
+                   help="eps: denoising; fm: flow matching of 2-D points (a velocity "
+                        "network, see docs/flow-matching.md) [eps]")
+    p.add_argument("--coupling", choices=("independent", "ot"), default=None,
+                   help="flow matching: pair data and noise independently or by minibatch "
+                        "optimal transport [independent]")
+    p.add_argument("--reflow", type=int, default=None, metavar="K",
+                   help="flow matching: K reflow rounds after the first flow, --steps each [0]")
     p.add_argument("--export-only", action="store_true",
                    help="do not train: export the checkpoint given by --resume to --out")
     p.add_argument("--raw-weights", action="store_true",
@@ -112,7 +124,8 @@ _OPTION_NAMES = {
     "schedule": "schedule", "T": "T", "beta_min": "beta_min", "beta_max": "beta_max",
     "image_size": "image_size", "channels": "channels", "seed": "seed", "threads": "threads",
     "checkpoint_every": "checkpoint_every", "max_minutes": "max_minutes",
-    "preview_every": "preview_every",
+    "objective": "objective", "coupling": "coupling", "reflow": "reflow",
+    "preview_every": "preview_every", "cold": "cold",
 }
 
 
@@ -129,6 +142,10 @@ def config_from_args(args: argparse.Namespace, base: dict | None = None):
             values[field_name] = v
     if args.no_attention:
         values["attention"] = False
+    if values.get("cold") and args.T is None and not (base or {}).get("cold"):
+        from diffview.training.cold import DEFAULT_T
+
+        values["T"] = DEFAULT_T[values["cold"]]
     return TrainConfig.from_dict(values)
 
 
@@ -406,7 +423,10 @@ def _run(args: argparse.Namespace) -> int:
                   config=config.to_dict())
         rep.say(f"training on {config.data} for {config.steps} steps, batch {config.batch_size}, "
                 f"checkpoints in {run_dir}")
-        for rec in train(config, out_dir=run_dir, resume=args.resume, data=data,
+        trainer = train
+        if config.reflow:  # flow matching with reflow rounds, one stream of records
+            from diffview.training.flow import train_with_reflow as trainer
+        for rec in trainer(config, out_dir=run_dir, resume=args.resume, data=data,
                          should_stop=control.stop.is_set, device=str(device)):
             last = rec
             rep.progress(rec)

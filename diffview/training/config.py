@@ -10,6 +10,8 @@ from diffview.core.schedules import SCHEDULES
 # The largest batch accepted: more samples per step than this exhausts memory long before it
 # helps (a batch of 10^9 toy points alone would need 16 GB).
 MAX_BATCH_SIZE = 65_536
+# Cold-diffusion degradations (diffview.core.forward.DEGRADATIONS, repeated to keep this light).
+_COLD = ("blur", "mask", "pixelate")
 
 
 class ConfigError(ValueError):
@@ -57,6 +59,9 @@ class TrainConfig:
     reflow : reflow rounds after the first flow (``"fm"`` only), each of ``steps`` steps.
     reflow_from : checkpoint of the previous flow whose pairs this round trains on (set by
         the reflow driver).
+    cold : ``None`` (an epsilon network) or a cold-diffusion degradation ("blur", "mask",
+        "pixelate"): train a restoration network R(x_s, s) ~ x_0 with the L1 loss instead
+        (:mod:`diffview.training.cold`); ``T`` is then its number of degradation steps.
     """
 
     data: str = "toy:moons"
@@ -92,6 +97,7 @@ class TrainConfig:
     reflow: int = 0
     reflow_from: str | None = None
     extra: dict = field(default_factory=dict)
+    cold: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -210,3 +216,9 @@ def validate(c: TrainConfig) -> None:
     if c.objective != "fm" and (c.reflow or c.coupling != "independent" or c.reflow_from):
         raise ConfigError("--coupling and --reflow need the flow-matching objective "
                           "(--objective fm)")
+    if c.cold is not None:
+        if c.cold not in _COLD:
+            raise ConfigError(f"cold must be one of {', '.join(_COLD)}, got {c.cold!r}")
+        if c.is_toy:
+            raise ConfigError("cold diffusion restores images: give an image data set, "
+                              f"not {c.data}")

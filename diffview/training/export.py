@@ -65,11 +65,16 @@ def model_info_for(state: dict):
     if len(shape) == 3:
         extra.update(widths=list(config.widths), blocks=list(config.blocks),
                      attention=config.attention)
-        return ModelInfo(kind="image", sample_shape=shape, schedule=config.schedule, T=config.T,
+        info = ModelInfo(kind="image", sample_shape=shape, schedule=config.schedule, T=config.T,
                          time_kind="index", sde=None, value_range=(-1.0, 1.0),
                          dataset=state.get("dataset", "unknown"),
                          class_names=tuple(state.get("class_names", ())),
                          training_steps=int(state["step"]), extra=extra)
+        if config.cold is not None:  # a restoration network: prediction x0, its degradation
+            from diffview.training.cold import cold_model_info
+
+            info = cold_model_info(info, config, state)
+        return info
     extra.update(hidden=config.hidden, layers=config.layers, fourier=config.fourier,
                  t_min=config.t_min)
     if config.objective == "fm":  # a flow-matching velocity network (training/flow.py)

@@ -82,7 +82,12 @@ def vp_mean_std(time_: torch.Tensor, beta_min: float, beta_max: float
 
 
 def build_model(config: TrainConfig, sample_shape: tuple[int, ...]) -> nn.Module:
-    """The network a config describes: a :class:`UNet` for images, a :class:`PointMLP` else."""
+    """The network a config describes: a :class:`UNet` for images, a :class:`PointMLP` else
+    (a residual UNet restorer for a cold-diffusion config, see :mod:`diffview.training.cold`)."""
+    if config.cold is not None:
+        from diffview.training.cold import build_cold_model
+
+        return build_cold_model(config, sample_shape)
     if len(sample_shape) == 3:
         return UNet(channels=sample_shape[0], widths=config.widths, blocks=config.blocks,
                     attention=config.attention)
@@ -207,6 +212,10 @@ class _Run:
     # -- one step ---------------------------------------------------------------------------
     def batch_loss(self) -> torch.Tensor:
         c = self.config
+        if c.cold is not None:  # L1 on x_0 of a restoration network (training/cold.py)
+            from diffview.training.cold import cold_batch_loss
+
+            return cold_batch_loss(self)
         if self.data.kind == "image":
             idx = self.rng.integers(0, self.data.images.shape[0], size=c.batch_size)
             x0 = torch.from_numpy(self.data.images[idx])
@@ -242,6 +251,10 @@ class _Run:
     def preview(self, n: int = 8, n_steps: int = 20) -> np.ndarray:
         """A few samples from the EMA net: DDIM (eta=0) for images, probability-flow Euler
         for points. Uses its own generator so previews never change the training stream."""
+        if self.config.cold is not None:
+            from diffview.training.cold import cold_preview
+
+            return cold_preview(self, n)
         g = torch.Generator().manual_seed(12345)
         self.ema.eval()
         c = self.config
