@@ -8,41 +8,30 @@ The panel owns a :class:`~.process.ForwardProcess` (x_0, fixed noise, schedule, 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSlider,
-    QSpinBox,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFileDialog, QSplitter, QVBoxLayout, QWidget
 
-from diffview.core import forward as fwd
-from diffview.core.schedules import SCHEDULES
 from diffview.gui.handover import DenoiseRequest
-from diffview.gui.imaging import IMAGE_FILTER, histogram_density, image_from_file, to_display
+from diffview.gui.imaging import IMAGE_FILTER, histogram_density, image_from_file
 from diffview.gui.jobs import Job
 from diffview.gui.panels.forward.process import ForwardProcess
+from diffview.gui.panels.forward.render import ScrubRenderer
 from diffview.gui.panels.forward.samples import (
     class_representatives,
     default_sample,
     load_bundled,
 )
-from diffview.gui.panels.forward.state import CORRUPTIONS, PROCESSES, T_RANGE, ForwardState
+from diffview.gui.panels.forward.state import ForwardState
 from diffview.gui.panels.forward.widgets import (
     DISPLAY_LEVELS,
     ForwardImages,
+    ForwardOptions,
     ForwardPlots,
     SampleStrip,
+    ScrubBar,
 )
 from diffview.runs.forward import run_forward_chain
 
@@ -75,13 +64,8 @@ class ForwardPanel(QWidget):
         self._source = ""
         self.process_model = ForwardProcess(self._bundled[0])
         self._xt: np.ndarray | None = None
-        self._xt_disp: np.ndarray | None = None
-        self._noise_key = None
         self._shut_down = False
         self._build()
-        self._play_timer = QTimer(self)
-        self._play_timer.setInterval(33)
-        self._play_timer.timeout.connect(self._advance)
         context.image_model_changed.connect(self._on_model_changed)
         self.show_default_sample()
         self.set_step(self.schedule.T // 10)  # open on a visibly noised image
@@ -107,76 +91,29 @@ class ForwardPanel(QWidget):
         self.hist_curve, self.curve_abar = self.plots.hist_curve, self.plots.curve_abar
         self.cursors = self.plots.cursors
         split.addWidget(self.plots)
+        self.renderer = ScrubRenderer(self.process_model, self.images, self.plots)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         root.addWidget(split, 1)
 
-        scrub = QHBoxLayout()
-        self.play_button = QPushButton("Play")
-        self.play_button.setCheckable(True)
-        self.play_button.setToolTip("Animate t from its position to T (Space)")
-        self.play_button.toggled.connect(self.set_playing)
-        scrub.addWidget(self.play_button)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, self.schedule.T)
-        self.slider.setToolTip("Number of noising steps t: 0 is the clean image, T pure noise")
+        self.scrub = ScrubBar(self.schedule.T)
+        self.play_button, self.slider = self.scrub.play_button, self.scrub.slider
+        self.step_spin = self.scrub.step_spin
         self.slider.valueChanged.connect(self._on_step)
-        scrub.addWidget(self.slider, 1)
-        self.step_spin = QSpinBox()
-        self.step_spin.setRange(0, self.schedule.T)
-        self.step_spin.setPrefix("t = ")
-        self.step_spin.setToolTip("Type a step t directly")
-        self.step_spin.valueChanged.connect(self.slider.setValue)
-        scrub.addWidget(self.step_spin)
-        root.addLayout(scrub)
-
-        actions = QHBoxLayout()
-        self.coef_label = QLabel()
-        self.coef_label.setToolTip("x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε")
-        actions.addWidget(self.coef_label, 1)
-        self.new_noise_button = QPushButton("New noise")
-        self.new_noise_button.setToolTip("Draw a new ε (or mask order) and keep t (N)")
-        self.new_noise_button.clicked.connect(lambda: self.new_noise())
-        actions.addWidget(self.new_noise_button)
-        self.denoise_button = QPushButton("Denoise from here")
-        self.denoise_button.setToolTip("Send x_0 and t to the sampling panel, which draws x_t "
-                                       "~ q(x_t | x_0) for each image of its batch and denoises "
-                                       "them from step t")
-        self.denoise_button.clicked.connect(lambda: self.request_denoise())
-        actions.addWidget(self.denoise_button)
-        root.addLayout(actions)
-
-        opts = QHBoxLayout()
-        opts.addWidget(QLabel("Schedule"))
-        self.schedule_combo = QComboBox()
-        self.schedule_combo.addItems(SCHEDULES)
-        self.schedule_combo.setToolTip("How β_t grows with t")
-        self.schedule_combo.currentTextChanged.connect(self._on_schedule_changed)
-        opts.addWidget(self.schedule_combo)
-        opts.addWidget(QLabel("T"))
-        self.T_spin = QSpinBox()
-        self.T_spin.setRange(*T_RANGE)
-        self.T_spin.setValue(1000)
-        self.T_spin.setKeyboardTracking(False)
-        self.T_spin.setToolTip("Number of diffusion steps T")
-        self.T_spin.valueChanged.connect(self._on_schedule_changed)
-        opts.addWidget(self.T_spin)
-        self.process_combo = QComboBox()
-        for key, text in PROCESSES.items():
-            self.process_combo.addItem(text, key)
-        self.process_combo.setToolTip("Jump to t in one draw, or apply t small noising steps "
-                                      "(same distribution, different path)")
-        self.process_combo.currentIndexChanged.connect(self._on_process_changed)
-        opts.addWidget(self.process_combo)
-        self.corruption_combo = QComboBox()
-        for key, text in CORRUPTIONS.items():
-            self.corruption_combo.addItem(text, key)
-        self.corruption_combo.setToolTip("Gaussian noise (DDPM) or a deterministic cold-diffusion "
-                                         "degradation")
-        self.corruption_combo.currentIndexChanged.connect(self._on_corruption_changed)
-        opts.addWidget(self.corruption_combo)
-        opts.addStretch(1)
-        root.addLayout(opts)
+        root.addWidget(self.scrub)
+        self.options = ForwardOptions()
+        o = self.options
+        self.coef_label, self.denoise_button = o.coef_label, o.denoise_button
+        self.new_noise_button, self.schedule_combo = o.new_noise_button, o.schedule_combo
+        self.T_spin, self.process_combo = o.T_spin, o.process_combo
+        self.corruption_combo = o.corruption_combo
+        o.new_noise_button.clicked.connect(lambda: self.new_noise())
+        o.denoise_button.clicked.connect(lambda: self.request_denoise())
+        o.schedule_combo.currentTextChanged.connect(self._on_schedule_changed)
+        o.T_spin.valueChanged.connect(self._on_schedule_changed)
+        o.process_combo.currentIndexChanged.connect(self._on_process_changed)
+        o.corruption_combo.currentIndexChanged.connect(self._on_corruption_changed)
+        root.addWidget(self.options)
 
     # ---- what the panel shows --------------------------------------------------------------
     @property
@@ -223,7 +160,6 @@ class ForwardPanel(QWidget):
         self._xt = None
         self.images.x0_item.setImage(self.process_model.x0_disp, autoLevels=False,
                                      levels=DISPLAY_LEVELS)
-        self._noise_key = None
         self._after_noise_change()
 
     def open_image(self, path: str | Path) -> None:
@@ -255,19 +191,10 @@ class ForwardPanel(QWidget):
         self._after_noise_change()
 
     def set_playing(self, playing: bool) -> None:
-        if playing and self.slider.value() >= self.slider.maximum():
-            self.slider.setValue(0)
-        self.play_button.blockSignals(True)
-        self.play_button.setChecked(playing)
-        self.play_button.blockSignals(False)
-        self.play_button.setText("Pause" if playing else "Play")
-        if playing:
-            self._play_timer.start()
-        else:
-            self._play_timer.stop()
+        self.scrub.set_playing(playing)
 
     def toggle_play(self) -> None:
-        self.set_playing(not self._play_timer.isActive())
+        self.scrub.set_playing(not self.scrub.playing)
 
     def current_xt(self) -> np.ndarray:
         """x at the current step (float32 (C, H, W)), as displayed before clipping."""
@@ -331,18 +258,13 @@ class ForwardPanel(QWidget):
         if self._shut_down:
             return
         self._shut_down = True
-        self._play_timer.stop()
+        self.scrub.set_playing(False)
         self.context.jobs.cancel(f"forward-image-{id(self)}")
         self.context.jobs.cancel(self._chain_lane)
 
     def animation_source(self, n_frames: int = 80):
         """A function (for a worker) returning the scrub from t = 0 to T as (C, H, W) frames."""
-        model = self.process_model
-        snapshot = ForwardProcess.__new__(ForwardProcess)
-        snapshot.__dict__.update(model.__dict__)
-        kind, process = self.corruption, self.process
-        steps = np.unique(np.linspace(0, model.schedule.T, n_frames).round().astype(int))
-        return lambda: snapshot.frames(steps, kind, process)
+        return self.process_model.animation(n_frames, self.corruption, self.process)
 
     def animation_hint(self) -> str:
         return "Choose an image to scrub first."
@@ -357,7 +279,7 @@ class ForwardPanel(QWidget):
         return f"forward-chain-{id(self)}"
 
     def _after_noise_change(self) -> None:
-        self._noise_key = None
+        self.renderer.forget_noise()
         if self.process == "chain":
             self._start_chain()
         self._refresh()
@@ -430,7 +352,7 @@ class ForwardPanel(QWidget):
         noise = self.corruption == "noise"
         self.process_combo.setEnabled(noise)
         self.denoise_button.setEnabled(noise)
-        self._noise_key = None
+        self.renderer.forget_noise()
         self._plot_schedule()
         self._refresh()
 
@@ -441,78 +363,19 @@ class ForwardPanel(QWidget):
         self._refresh()
         self.step_changed.emit(step)
 
-    def _advance(self) -> None:
-        step = self.slider.value()
-        if step >= self.slider.maximum():
-            self.set_playing(False)
-            return
-        self.slider.setValue(min(self.slider.maximum(), step + max(1, self.schedule.T // 150)))
-
     def _plot_schedule(self) -> None:
         kind, T = self.corruption, self.schedule.T  # noqa: N806
         if kind == "noise":
             self.plots.show_schedule(self.schedule)
             return
-        sev = np.arange(T + 1) / T
-        shape = self.x0.shape
-        if kind == "blur":
-            detail = np.array([fwd.blur_sigma(s, shape) for s in sev])
-            name = "blur width σ (pixels)"
-        elif kind == "pixelate":
-            detail = np.array([fwd.pixelate_block(s, shape) for s in sev], float)
-            name = "block size (pixels)"
-        else:
-            detail = 100.0 * np.round(sev * shape[-1] * shape[-2]) / (shape[-1] * shape[-2])
-            name = "masked pixels (%)"
+        sev, name, detail = self.process_model.degradation_curves(kind)
         counts, edges = histogram_density(self.process_model.x0_disp.reshape(-1))
         self.plots.show_degradation(kind, T, sev, name, detail, (edges, counts))
 
     def _refresh(self) -> None:
-        step = self.slider.value()
-        kind = self.corruption
-        model = self.process_model
-        chain = self.process == "chain" and self.chain_ready() and kind == "noise"
-        if kind == "noise" and not chain:
-            if self._xt_disp is None or self._xt_disp.shape != model.x0_disp.shape:
-                self._xt_disp = np.empty_like(model.x0_disp)
-            disp = model.closed_form_display(step, out=self._xt_disp)
-            self._xt = None  # (C, H, W) made on demand by current_xt()
-        else:
-            self._xt = self.compute_xt(step)
-            disp = to_display(self._xt)
-        self.xt_item.setImage(disp, autoLevels=False, levels=DISPLAY_LEVELS)
+        self._xt = self.renderer.refresh(self.slider.value(), self.corruption, self.process)
+        self.coef_label.setText(self.renderer.coef_text)
 
-        ab = self.schedule.alpha_bar_at_step(step)
-        a, s = math.sqrt(ab), math.sqrt(max(0.0, 1.0 - ab))
-        if kind == "noise":
-            if chain and step > 0:
-                self._show_noise((self._xt - a * self.x0) / max(s, 1e-12), None,
-                                 "effective ε of the chain")
-            else:
-                self._show_noise(model.noise_disp, ("eps", id(model.noise_disp)),
-                                 "noise ε (held fixed)")
-            self.coef_label.setText(f"√ᾱ_t = {a:.4f}   √(1−ᾱ_t) = {s:.4f}")
-        else:
-            self._show_noise(self._xt - self.x0, None, "change x_t − x_0")
-            self.coef_label.setText(f"severity t/T = {step / self.schedule.T:.3f}")
-        self.xt_label.setText(f"x_t at t = {step}" + (" (chain)" if chain else ""))
-        self.plots.set_cursor(step)
-        values = disp.reshape(-1)
-        if model.hist_index is not None:
-            values = values[model.hist_index]
-        counts, edges = histogram_density(values)
-        self.hist_curve.setData(edges, counts)
-
-    def _show_noise(self, x: np.ndarray, key, text: str) -> None:
-        """Update the third image; an unchanged ``key`` (fixed ε) skips the redraw."""
-        if key is not None and key == self._noise_key:
-            return
-        self._noise_key = key
-        self.noise_item.setImage(x if key is not None else to_display(x), autoLevels=False,
-                                 levels=DISPLAY_LEVELS)
-        self.noise_label.setText(text)
-
-    # ---- drag and drop ---------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
         if event.mimeData().hasUrls():
             event.acceptProposedAction()

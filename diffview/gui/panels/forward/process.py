@@ -97,6 +97,28 @@ class ForwardProcess:
         (the closed form is elementwise, so no transpose and no allocation per move)."""
         return fwd.q_sample_step(self.x0_disp, self.schedule, step, self.noise_disp, out=out)
 
+    def degradation_curves(self, kind: str) -> tuple[np.ndarray, str, np.ndarray]:
+        """For a cold degradation over t = 0..T: the severity t/T, the name of what grows with
+        it, and its values (blur width, block size or masked share)."""
+        T = self.schedule.T  # noqa: N806
+        sev = np.arange(T + 1) / T
+        shape = self.x0.shape
+        if kind == "blur":
+            return sev, "blur width σ (pixels)", np.array([fwd.blur_sigma(s, shape) for s in sev])
+        if kind == "pixelate":
+            return sev, "block size (pixels)", np.array(
+                [fwd.pixelate_block(s, shape) for s in sev], float)
+        n = shape[-1] * shape[-2]
+        return sev, "masked pixels (%)", 100.0 * np.round(sev * n) / n
+
+    def animation(self, n_frames: int, corruption: str, process: str):
+        """A function (for a worker) returning the scrub from t = 0 to T as (C, H, W) frames;
+        it works on a copy, so the panel may go on changing."""
+        snapshot = ForwardProcess.__new__(ForwardProcess)
+        snapshot.__dict__.update(self.__dict__)
+        steps = np.unique(np.linspace(0, self.schedule.T, n_frames).round().astype(int))
+        return lambda: snapshot.frames(steps, corruption, process)
+
     def frames(self, steps, corruption: str, process: str) -> list[np.ndarray]:
         """x_t (C, H, W) at each of ``steps``, for an animation."""
         return [self.compute_xt(int(s), corruption, process) for s in steps]

@@ -7,20 +7,27 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
+    QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
+from diffview.core.schedules import SCHEDULES
 from diffview.gui.imaging import make_image_view, thumbnail_icon
+from diffview.gui.panels.forward.state import CORRUPTIONS, PROCESSES, T_RANGE
 from diffview.gui.style import PLOT_COLORS
 
-__all__ = ["DISPLAY_LEVELS", "ForwardImages", "ForwardPlots", "SampleStrip"]
+__all__ = ["DISPLAY_LEVELS", "ForwardImages", "ForwardOptions", "ForwardPlots", "SampleStrip",
+           "ScrubBar"]
 
 DISPLAY_LEVELS = (-2.5, 2.5)
 """One grey scale for x_0, x_t and the noise: clean pixels in [-1, 1] stay readable while the
@@ -217,3 +224,105 @@ class ForwardPlots(pg.GraphicsLayoutWidget):
     def set_cursor(self, step: int) -> None:
         for line in self.cursors:
             line.setValue(step)
+
+
+class ScrubBar(QWidget):
+    """Play, the t slider and a spin box to type t; playing moves t to T in about 150 frames
+    of 33 ms."""
+
+    def __init__(self, T: int, parent: QWidget | None = None) -> None:  # noqa: N803
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.play_button = QPushButton("Play")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Animate t from its position to T (Space)")
+        row.addWidget(self.play_button)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, T)
+        self.slider.setToolTip("Number of noising steps t: 0 is the clean image, T pure noise")
+        row.addWidget(self.slider, 1)
+        self.step_spin = QSpinBox()
+        self.step_spin.setRange(0, T)
+        self.step_spin.setPrefix("t = ")
+        self.step_spin.setToolTip("Type a step t directly")
+        self.step_spin.valueChanged.connect(self.slider.setValue)
+        row.addWidget(self.step_spin)
+        self._timer = QTimer(self)
+        self._timer.setInterval(33)
+        self._timer.timeout.connect(self._advance)
+        self.play_button.toggled.connect(self.set_playing)
+
+    @property
+    def playing(self) -> bool:
+        return self._timer.isActive()
+
+    def set_playing(self, playing: bool) -> None:
+        if playing and self.slider.value() >= self.slider.maximum():
+            self.slider.setValue(0)
+        self.play_button.blockSignals(True)
+        self.play_button.setChecked(playing)
+        self.play_button.blockSignals(False)
+        self.play_button.setText("Pause" if playing else "Play")
+        if playing:
+            self._timer.start()
+        else:
+            self._timer.stop()
+
+    def _advance(self) -> None:
+        step, top = self.slider.value(), self.slider.maximum()
+        if step >= top:
+            self.set_playing(False)
+            return
+        self.slider.setValue(min(top, step + max(1, top // 150)))
+
+
+class ForwardOptions(QWidget):
+    """The coefficients line with New noise and Denoise from here, then schedule, T, process
+    and degradation."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        actions = QHBoxLayout()
+        self.coef_label = QLabel()
+        self.coef_label.setToolTip("x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε")
+        actions.addWidget(self.coef_label, 1)
+        self.new_noise_button = QPushButton("New noise")
+        self.new_noise_button.setToolTip("Draw a new ε (or mask order) and keep t (N)")
+        actions.addWidget(self.new_noise_button)
+        self.denoise_button = QPushButton("Denoise from here")
+        self.denoise_button.setToolTip("Send x_0 and t to the sampling panel, which draws x_t "
+                                       "~ q(x_t | x_0) for each image of its batch and denoises "
+                                       "them from step t")
+        actions.addWidget(self.denoise_button)
+        col.addLayout(actions)
+
+        opts = QHBoxLayout()
+        opts.addWidget(QLabel("Schedule"))
+        self.schedule_combo = QComboBox()
+        self.schedule_combo.addItems(SCHEDULES)
+        self.schedule_combo.setToolTip("How β_t grows with t")
+        opts.addWidget(self.schedule_combo)
+        opts.addWidget(QLabel("T"))
+        self.T_spin = QSpinBox()
+        self.T_spin.setRange(*T_RANGE)
+        self.T_spin.setValue(1000)
+        self.T_spin.setKeyboardTracking(False)
+        self.T_spin.setToolTip("Number of diffusion steps T")
+        opts.addWidget(self.T_spin)
+        self.process_combo = QComboBox()
+        for key, text in PROCESSES.items():
+            self.process_combo.addItem(text, key)
+        self.process_combo.setToolTip("Jump to t in one draw, or apply t small noising steps "
+                                      "(same distribution, different path)")
+        opts.addWidget(self.process_combo)
+        self.corruption_combo = QComboBox()
+        for key, text in CORRUPTIONS.items():
+            self.corruption_combo.addItem(text, key)
+        self.corruption_combo.setToolTip("Gaussian noise (DDPM) or a deterministic "
+                                         "cold-diffusion degradation")
+        opts.addWidget(self.corruption_combo)
+        opts.addStretch(1)
+        col.addLayout(opts)
