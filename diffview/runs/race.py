@@ -14,6 +14,7 @@ import numpy as np
 from diffview.core.samplers import SAMPLER_LABELS, SAMPLERS, sampler_class
 from diffview.runs.base import Cancelled, CancelToken, Progress
 from diffview.runs.sampling import SamplingResult, SamplingSpec, build_sampler, run_sampling
+from diffview.runs.seeding import start_noise
 
 __all__ = ["RaceFrame", "RaceResult", "run_race"]
 
@@ -113,6 +114,14 @@ def run_race(spec: SamplingSpec, model, samplers: Sequence[tuple[str, int | None
             except StopIteration as stop:
                 finals[j] = stop.value.final
                 nfe[j] = stop.value.nfe
-            except Cancelled:
-                pass
+            except Cancelled:  # it had not started: it is still at its initial noise
+                finals[j] = _initial(specs[j], model.info)
     return RaceResult(labels, finals, nfe, cancelled)
+
+
+def _initial(spec: SamplingSpec, info) -> np.ndarray:
+    """The batch a racer starts from, (B, *sample_shape)."""
+    if spec.start is not None:
+        x = np.asarray(spec.start.x, np.float32)
+        return np.broadcast_to(x, (spec.batch, *info.sample_shape)).copy()
+    return start_noise(spec.seed, tuple(info.sample_shape), spec.batch, spec.first_image)

@@ -25,6 +25,7 @@ from diffview.runs.sampling import (
     run_batch,
     run_sampling,
 )
+from diffview.runs.seeding import start_noise
 
 MU = np.array([1.0, -0.5])
 STD = np.array([0.5, 0.3])
@@ -203,6 +204,14 @@ def test_a_cancelled_race_returns_what_each_racer_has(exact):
         gen.throw(Cancelled())
     r = stop.value.value
     assert r.cancelled and sum(r.nfe) == 7 and all(f.shape == (2, 2) for f in r.finals)
+    # cancelled before every racer started: those not started are at their initial noise
+    gen = run_race(SamplingSpec(batch=2, seed=1), exact, [("ddim", 10), ("ddpm", None)])
+    next(gen)
+    with pytest.raises(StopIteration) as stop:
+        gen.throw(Cancelled())
+    r = stop.value.value
+    assert r.nfe == [1, 0]
+    np.testing.assert_array_equal(r.finals[1], start_noise(1, (2,), 2))
 
 
 def test_generate_is_run_sampling_image_by_image_whatever_the_chunk(exact):
