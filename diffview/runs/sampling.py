@@ -184,7 +184,7 @@ class SamplingResult:
         ``xs[k]`` is x after k steps (``xs[0]`` the start).
     x0s : ndarray, (n + 1, keep, *sample_shape)
         ``x0s[k]`` the x0 predicted from ``xs[k]``; the last is the final sample itself (of a
-        cancelled run: the last prediction made).
+        cancelled run: the last prediction made, or the start when none was).
     t_indices : ndarray, (n,) int64
         Timestep each step started from.
     final : ndarray, (B, *sample_shape)
@@ -325,11 +325,12 @@ def describe(spec: SamplingSpec, n_steps: int, clipped: bool | None = None) -> s
     return text
 
 
-def _labels(spec: SamplingSpec, info, count: int, offset: int = 0) -> np.ndarray | None:
+def _labels(spec: SamplingSpec) -> np.ndarray | None:
+    """The class labels of the batch, int64 (B,), or None for an unconditional run."""
     if spec.classes is None:
         return None
     c = np.asarray(spec.classes, np.int64)
-    return np.full(count, c[0]) if c.size == 1 else c[offset:offset + count]
+    return np.full(spec.batch, c[0]) if c.size == 1 else c
 
 
 def _network(model, spec: SamplingSpec, labels: np.ndarray | None,
@@ -421,7 +422,7 @@ def run_sampling(spec: SamplingSpec, model, token: CancelToken | None = None
     t_indices = np.zeros(n, np.int64)
     names = ("‖x_t‖ rms", "‖x̂₀‖ rms", "‖Δx‖ rms")
     norms = {name: np.zeros(n) for name in names}
-    denoise, calls = _network(model, spec, _labels(spec, info, batch), token)
+    denoise, calls = _network(model, spec, _labels(spec), token)
     m = min(batch, MOSAIC_MAX)
     prev = x
     k = 0
