@@ -62,6 +62,10 @@ def add_parser(subparsers, help_text: str) -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, default=None,
                    help="integer upscaling of each image in the grid (default: 2 for images "
                         "up to 64 px, else 1)")
+    p.add_argument("--cold-algorithm", type=int, choices=(1, 2), default=2,
+                   help="a cold-diffusion restoration model (blur, pixelate) generates from its "
+                        "start mixture with Algorithm 2 (improved) or 1 (naive) of Bansal et "
+                        "al. 2022; see docs/cold-diffusion.md (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     return p
 
@@ -177,6 +181,12 @@ def _run(args: argparse.Namespace) -> int:
             from diffview.runs.flow2d import sample_flow_model
 
             x = sample_flow_model(model, args.n, args.seed, args.steps, args.sampler)
+        elif info.prediction == "x0":  # a cold-diffusion restoration model: runs/cold.py
+            from diffview.runs.cold import sample_cold_model
+
+            args.sampler = f"cold diffusion algorithm {args.cold_algorithm}"
+            x = sample_cold_model(model, args.n, args.seed, args.cold_algorithm, args.steps,
+                                  args.batch, progress)
         else:
             x = generate(model, spec, chunk=args.batch, progress=progress)
     except (ValueError, ModelError) as exc:
