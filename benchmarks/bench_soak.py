@@ -82,7 +82,7 @@ def soak(n_runs: int = N_RUNS, warmup: int = WARMUP, timeout_s: float = 60.0) ->
     finished: list[int] = []
     panel.run_completed.connect(lambda _r: finished.append(1))
     failures: list[str] = []
-    panel.runner.run_failed.connect(lambda _rid, msg: failures.append(msg))
+    ctx.error_raised.connect(lambda _title, msg: failures.append(msg))
 
     samples, t0 = [], time.perf_counter()
     for k in range(n_runs):

@@ -7,9 +7,10 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from diffview.core.data import bundled_samples, to_model_range
+from diffview.gui.imaging import mosaic
 from diffview.gui.panels.forward import to_display
 from diffview.gui.panels.grid import GridPanel, nearest_neighbours
-from diffview.gui.panels.sampling import RunResult, mosaic
+from diffview.runs.sampling import SamplingResult as RunResult
 
 
 @pytest.fixture

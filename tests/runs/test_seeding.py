@@ -89,12 +89,13 @@ def test_app_cli_and_eval_give_the_same_images_bit_for_bit(model, model_path, ap
                                                            tmp_path):
     from diffview.cli import run_cli
     from diffview.eval.generate import generate
-    from diffview.gui.panels._sampling_jobs import sampling_job
+    from diffview.gui.panels.sampling.state import SamplingState
     from diffview.runs.base import CancelToken
 
-    # the GUI's sampling job, driven as the worker drives it
-    spec = SamplingSpec(sampler="ddim", n_steps=STEPS, eta=ETA, seed=SEED, batch=N)
-    job = sampling_job(model, spec)(CancelToken())
+    # the GUI's sampling job: the panel starts run_sampling on the spec its state describes,
+    # driven here as the worker drives it
+    spec = SamplingState(sampler="ddim", steps=STEPS, eta=ETA, seed=SEED, batch=N).spec()
+    job = run_sampling(spec, model, CancelToken())
     frames = []
     while True:
         try:
