@@ -133,10 +133,12 @@ class ForwardImages(pg.GraphicsLayoutWidget):
         self.colorbar = pg.ColorBarItem(values=DISPLAY_LEVELS, colorMap=pg.colormap.get(
             "CET-L1"), interactive=False, width=12, label="pixel value")
         self.colorbar.setImageItem([self.x0_item, self.xt_item, self.noise_item])
-        self.addItem(self.colorbar, row=1, col=3)
+        self.addItem(self.colorbar, row=0, col=3)
         layout = self.ci.layout
         for col, stretch in ((0, 2), (1, 3), (2, 2)):
             layout.setColumnStretchFactor(col, stretch)
+        layout.setRowStretchFactor(0, 10)
+        layout.setRowStretchFactor(1, 0)
 
 
 class ForwardPlots(pg.GraphicsLayoutWidget):
@@ -173,6 +175,7 @@ class ForwardPlots(pg.GraphicsLayoutWidget):
         self.hist_plot.setMouseEnabled(False, False)
         self.hist_plot.setXRange(-4, 4, padding=0)
         self.hist_plot.setLabel("left", "density")
+        self.hist_plot.getAxis("left").enableAutoSIPrefix(False)
         self.hist_curve = self.hist_plot.plot(stepMode="center", fillLevel=0,
                                               brush=pg.mkBrush(0, 114, 178, 90),
                                               pen=pg.mkPen(PLOT_COLORS[0]))
