@@ -78,6 +78,7 @@ class WalkControls(QWidget):
         self.n_spin.setSingleStep(1000)
         self.n_spin.setValue(d.n)
         self.n_spin.setToolTip("Number of particles.")
+        self.n_spin.setGroupSeparatorShown(True)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(*LIMITS["seed"])
         self.seed_spin.setToolTip("Random seed of the walk.")

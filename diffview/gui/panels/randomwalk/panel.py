@@ -48,8 +48,9 @@ class RandomWalkPanel(QWidget):
         scroll.setWidget(self.controls)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(270)
-        scroll.setMaximumWidth(330)
+        # As wide as the column needs (no clipped spin boxes), and no wider.
+        width = self.controls.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+        scroll.setFixedWidth(width + 4)
         root.addWidget(scroll)
         root.addWidget(self.plots, 1)
         c = self.controls
