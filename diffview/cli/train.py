@@ -365,7 +365,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         base = None
         if args.resume:
-            state = load_checkpoint(args.resume)
+            state = load_checkpoint(args.resume,
+                                    purpose="export" if args.export_only else "resume")
             base, resume_step = state["config"], int(state.get("step", 0))
             del state
         config = config_from_args(args, base)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diffview.training.checkpoint import atomic_write_bytes, load_checkpoint
+from diffview.training.checkpoint import atomic_write_bytes, load_checkpoint, load_weights
 from diffview.training.config import TrainConfig
 from diffview.training.unet import count_parameters
 
@@ -199,11 +199,12 @@ def export_checkpoint(
     """
     from diffview.training.loop import build_model
 
-    state = load_checkpoint(checkpoint)
+    state = load_checkpoint(checkpoint, purpose="export")
     config = TrainConfig.from_dict(state["config"])
     shape = tuple(int(v) for v in state["sample_shape"])
     model = build_model(config, shape)
-    model.load_state_dict(state["ema" if use_ema else "model"])
+    load_weights(model, state["ema" if use_ema else "model"], checkpoint,
+                 "EMA" if use_ema else "raw")
     info = model_info_for(state)
     info = info.replace(extra={**info.extra, "parameters": count_parameters(model),
                                "exported_weights": "ema" if use_ema else "raw"})

@@ -25,7 +25,13 @@ import torch
 from torch import nn
 
 from diffview.core.schedules import make_schedule
-from diffview.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from diffview.training.checkpoint import (
+    CheckpointError,
+    describe_load_error,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from diffview.training.config import TrainConfig
 from diffview.training.data import TrainingData, load_training_data
 from diffview.training.mlp import PointMLP
@@ -192,17 +198,17 @@ class _Run:
             "parameters": count_parameters(self.model),
         }
 
-    def load(self, state: dict) -> None:
+    def load(self, state: dict, path="the checkpoint") -> None:
         if list(state["sample_shape"]) != list(self.data.sample_shape):
             raise CheckpointError(
                 f"checkpoint was trained on samples of shape {tuple(state['sample_shape'])}, "
                 f"the data has {self.data.sample_shape}")
+        load_weights(self.model, state["model"], path, "model")  # one line on a mismatch
+        load_weights(self.ema, state["ema"], path, "EMA")
         try:
-            self.model.load_state_dict(state["model"])
-            self.ema.load_state_dict(state["ema"])
-        except RuntimeError as exc:
-            raise CheckpointError(f"checkpoint does not fit this network: {exc}") from exc
-        self.opt.load_state_dict(state["optimizer"])
+            self.opt.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(describe_load_error(exc, path, "optimizer")) from None
         self.step = int(state["step"])
         self.elapsed = float(state["elapsed_s"])
         self.loss_avg = float(state["loss_avg"])
@@ -330,8 +336,8 @@ def train(
         raise TrainingError("point data must have shape (d,)")
     run = _Run(config, data, torch_device)
     if resume is not None:
-        state = load_checkpoint(resume)
-        run.load(state)
+        state = load_checkpoint(resume, purpose="resume")
+        run.load(state, resume)
     out = Path(out_dir) if out_dir is not None else None
     budget = None if config.max_minutes is None else 60.0 * config.max_minutes
     finished = "steps" if run.step >= config.steps else None
