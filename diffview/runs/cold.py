@@ -643,9 +643,10 @@ def _psnr_table(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="../shared/data/fashion-mnist")
     p.add_argument("--n", type=int, default=200, help="test images (the first n)")
     p.add_argument("--ts", default=None, help="comma-separated steps (default: 5 across 1..T)")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
     args = p.parse_args(argv)
     try:
-        model = OnnxDenoiser(args.model)
+        model = OnnxDenoiser(args.model, threads=args.threads)
         deg = degradation_of(model)
         x0 = to_model_range(load_idx_folder(args.data, "test").images[: args.n])
     except (ModelError, ValueError, OSError) as exc:
