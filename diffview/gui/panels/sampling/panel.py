@@ -217,8 +217,11 @@ class SamplingPanel(QWidget):
         self.tabs.setCurrentWidget(self.trajectory)
         spec = payload.get("spec") if isinstance(payload, dict) else None
         if spec is not None:
+            classes = spec.classes
+            if classes is not None and len(classes) > 1:
+                classes = (classes[index],)
             self._start_run(spec.replace(batch=1, first_image=spec.first_image + index,
-                                         keep=None),
+                                         keep=None, classes=classes),
                             f"Image {index} of the grid's batch, re-run alone.")
             return
         if self._replay is None:
