@@ -251,7 +251,9 @@ def _screenshot(app, window, args) -> int:
     except OSError as exc:
         print(f"diffview: cannot create {path.parent}: {exc}", file=sys.stderr)
         return 1
-    ok = target.grab().save(str(path), "PNG")
+    from diffview.fileio import write_via
+
+    ok = write_via(path, lambda tmp: target.grab().save(tmp, "PNG"))  # atomic
     if not ok:
         print(f"diffview: could not write {path}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from diffview.fileio import save_bytes
 from diffview.gui.panels._sde2d_train import (
     TrainedNetwork,
     torch_available,
@@ -258,10 +259,10 @@ class LearnedMixin:
                                                   "ONNX models (*.onnx)")
             if not path:
                 return False
-        try:
-            shutil.copyfile(trained.path, path)
+        try:  # atomic (temporary file, fsync, rename): an old file is never half-replaced
+            save_bytes(path, Path(trained.path).read_bytes())
         except OSError as exc:
-            self.context.report_error("Cannot save the network", f"{path}: {exc}")
+            self.context.report_error("Cannot save the network", str(exc))
             return False
         self.context.report_status(f"Saved the 2-D network to {path}")
         return True
