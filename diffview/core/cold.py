@@ -112,6 +112,17 @@ class ColdDegradation:
         self._check_step(step)
         return int(step) / self.T
 
+    def step_for(self, severity: float) -> int:
+        """The model step nearest a severity in (0, 1]: max(1, round(severity * T)).
+
+        For an image the forward panel degraded at its own step k of T_f (severity k / T_f);
+        the image equals D(x_0, step) exactly when k / T_f = step / T.
+        """
+        sev = float(severity)
+        if not 0.0 < sev <= 1.0:
+            raise ValueError(f"severity must be in (0, 1], got {severity!r}")
+        return max(1, int(round(sev * self.T)))
+
     def _check_step(self, step) -> None:
         if not _is_int(step) or not 0 <= step <= self.T:
             raise ValueError(f"step must be an int in 0..{self.T}, got {step!r}")

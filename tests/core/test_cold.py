@@ -75,6 +75,14 @@ def test_per_image_mask_orders_mask_each_image_with_its_own_order():
         np.testing.assert_array_equal(got[i], F.mask(X0[i], 0.4, orders[i]))
 
 
+def test_step_for_a_severity_is_the_nearest_model_step():
+    deg = C.ColdDegradation("blur", 50)
+    assert [deg.step_for(v) for v in (0.001, 0.5, 0.503, 1.0)] == [1, 25, 25, 50]
+    np.testing.assert_array_equal(deg.apply(X0, deg.step_for(600 / 1000)), F.blur(X0, 0.6))
+    with pytest.raises(ValueError, match=r"severity must be in \(0, 1\]"):
+        deg.step_for(0.0)
+
+
 def test_degradation_round_trips_through_its_metadata():
     deg = C.ColdDegradation("blur", 50)
     d = deg.to_dict((1, 28, 28))
