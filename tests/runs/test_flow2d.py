@@ -195,3 +195,34 @@ def test_specs_refuse_bad_values(cls, kw, match):
 def test_an_exact_field_needs_a_toy_set():
     with pytest.raises(ValueError, match="dataset must be one of"):
         run_to_end(run_flow_sample(FlowSampleSpec(dataset="my_drawing", n=5)))
+
+
+def _bundled(suffix):
+    from diffview.paths import resource
+
+    return resource("models", f"toy2d_fm_moons{suffix}.onnx")
+
+
+@pytest.mark.skipif(not all(_bundled(s).exists() for s in ("", "_ot", "_reflow")),
+                    reason="the bundled flow-matching models are missing")
+def test_bundled_flow_models_ot_and_reflow_paths_are_straighter():
+    # Measured on the shipped models (deterministic): OT pairs and one reflow round straighten
+    # the learned flow, and the reflow model gets the data in one Euler step.
+    from diffview.engine import OnnxDenoiser
+
+    spec = FlowSampleSpec(dataset="moons", n=500, seed=0, method="euler", n_steps=50)
+    models = {k: OnnxDenoiser(_bundled(s), device="cpu")
+              for k, s in (("independent", ""), ("ot", "_ot"), ("reflow", "_reflow"))}
+    assert all(m.info.prediction == "velocity" for m in models.values())
+    st = {k: run_to_end(run_flow_sample(spec, m)).straightness for k, m in models.items()}
+    exact = run_to_end(run_flow_sample(spec)).straightness
+    assert abs(st["independent"] - exact) < 0.1  # the learned field follows the exact one
+    assert st["ot"] < st["independent"] - 0.2
+    assert st["reflow"] < 1.05
+    one = FlowSampleSpec(dataset="moons", n=2000, seed=0, method="euler", n_steps=1)
+    ref = toy_mixture("moons").sample(2000, np.random.default_rng(99))
+    sw_reflow = sliced_wasserstein(run_to_end(run_flow_sample(one, models["reflow"])).points,
+                                   ref, np.random.default_rng(5), p=1)
+    sw_ind = sliced_wasserstein(run_to_end(run_flow_sample(one, models["independent"])).points,
+                                ref, np.random.default_rng(5), p=1)
+    assert sw_reflow < 2 * _null("moons", 2000) < sw_ind
