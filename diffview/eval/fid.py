@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diffview.fileio import OutputError, save_npy, save_text
+from diffview.fileio import OutputError, check_target, save_npy, save_text
 
 __all__ = [
     "fid_from_features",
@@ -208,6 +208,9 @@ def _run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{data_dir}: Fashion-MNIST folder not found (pass --data)")
     if args.n < 2:
         raise ValueError(f"--n must be at least 2, found {args.n}")
+    for target in (args.json, args.save_samples):  # before sampling, not after it
+        if target:
+            check_target(target)
     clf = FeatureClassifier(args.classifier)
     result: dict = {"n": args.n, "seed": args.seed}
     if args.samples:

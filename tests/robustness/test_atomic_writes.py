@@ -423,3 +423,17 @@ def test_session_save_into_a_folder_is_reported_not_raised(tmp_path):
     assert w.status == []
     w.save_session(tmp_path / "ok.diffview.json")
     assert (tmp_path / "ok.diffview.json").read_text().startswith("{")
+
+
+@pytest.mark.parametrize("flag", ["--json", "--save-samples"])
+def test_fid_outputs_are_checked_before_any_work(tmp_path, capsys, flag):
+    from diffview.eval import fid
+
+    folder = tmp_path / "out.json"
+    folder.mkdir()
+    data = tmp_path / "data"
+    data.mkdir()
+    assert fid.run(["--model", "default", "--data", str(data), "--n", "10", flag,
+                    str(folder)]) == 1
+    assert _one_error_line(capsys) == \
+        f"error: cannot write {folder}: it is a folder, not a file (EISDIR)"
