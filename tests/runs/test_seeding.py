@@ -1,7 +1,8 @@
 """One seeding rule: the same spec and seed give the same images in the app, in
 ``diffview sample`` and in ``python -m diffview.eval.fid``, bit for bit.
 
-The model is an exact-epsilon ONNX network for per-pixel Gaussian 28x28 images (blurry garments)
+The app side is a real run of the sampling panel (its controls set, Run pressed). The model is an
+exact-epsilon ONNX network for per-pixel Gaussian 28x28 images (blurry garments)
 run through onnxruntime, as every face runs a real model.
 """
 
@@ -86,25 +87,31 @@ def test_images_depend_on_seed_and_index_only(model, app_final):
 
 
 def test_app_cli_and_eval_give_the_same_images_bit_for_bit(model, model_path, app_final,
-                                                           tmp_path):
+                                                           tmp_path, qtbot):
     from diffview.cli import run_cli
     from diffview.eval.generate import generate
-    from diffview.gui.panels.sampling.state import SamplingState
-    from diffview.runs.base import CancelToken
+    from diffview.gui.context import AppContext
+    from diffview.gui.panels.sampling import SamplingPanel
 
-    # the GUI's sampling job: the panel starts run_sampling on the spec its state describes,
-    # driven here as the worker drives it
-    spec = SamplingState(sampler="ddim", steps=STEPS, eta=ETA, seed=SEED, batch=N).spec()
-    job = run_sampling(spec, model, CancelToken())
-    frames = []
-    while True:
-        try:
-            frames.append(next(job))
-        except StopIteration as stop:
-            gui = stop.value
-            break
-    assert len(frames) == STEPS
-    np.testing.assert_array_equal(gui.final, app_final)
+    # a real run of the app's sampling panel, its controls set by hand
+    context = AppContext(device="cpu")
+    panel = SamplingPanel(context)
+    qtbot.addWidget(panel)
+    try:
+        context.set_image_model(model)
+        c = panel.controls
+        c.sampler_combo.setCurrentIndex(c.sampler_combo.findData("ddim"))
+        c.steps_spin.setValue(STEPS)
+        c.eta_spin.setValue(ETA)
+        c.batch_spin.setValue(N)
+        c.seed_spin.setValue(SEED)
+        with qtbot.waitSignal(panel.run_completed, timeout=60000) as blocker:
+            panel.run()
+        np.testing.assert_array_equal(blocker.args[0].final, app_final)
+    finally:
+        panel.shutdown()
+        context.jobs.shutdown()
+        context.deleteLater()
 
     # python -m diffview.eval.fid generates through eval.generate
     np.testing.assert_array_equal(
@@ -120,6 +127,7 @@ def test_app_cli_and_eval_give_the_same_images_bit_for_bit(model, model_path, ap
         np.testing.assert_array_equal(np.load(npy), pixels)
 
     # the default x0 clipping is the same everywhere: off, the images change
+    spec = SamplingSpec(sampler="ddim", n_steps=STEPS, eta=ETA, seed=SEED, batch=N)
     unclipped = run_to_end(run_sampling(spec.replace(clip_x0=False), model)).final
     npy = tmp_path / "noclip.npy"
     assert run_cli(["sample", "--model", str(model_path), "--steps", str(STEPS), "--eta",
