@@ -54,10 +54,9 @@ SAMPLER_LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpm++2m": "DPM-Solver++ (2M)"
 
 CLIP_X0_DEFAULT = True
 """Whether image sampling clips x0_pred to the data range unless told otherwise: yes, in the app,
-``diffview sample`` and ``diffview.eval.fid`` alike. Ho et al.'s sampler clips, and on the
-bundled model it lowers FID (DDIM-50, N = 300: 30.8 unclipped, 26.6 clipped; see
-docs/quality-and-speed.md). Point models are never clipped by default (their data has no fixed
-range)."""
+``diffview sample`` and ``diffview.eval.fid`` alike, as Ho et al.'s sampler does: it keeps an
+under-trained model's samples in range. Its effect on FID depends on the model (docs/sampling.md
+gives the figures). Point models are never clipped by default (their data has no fixed range)."""
 
 
 # --------------------------------------------------------------------------------------------
