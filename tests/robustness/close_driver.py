@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
-def _first_frame(runner, start):
-    """Call ``start``; return a function telling whether ``runner`` has sent a frame."""
+def _first_frame(frame_signal, start):
+    """Call ``start``; return a function telling whether ``frame_signal`` (a runner's
+    ``frame_ready`` or a panel's ``frame_shown``) has fired."""
     frames = []
-    runner.frame_ready.connect(lambda *_: frames.append(1))
+    frame_signal.connect(lambda *_: frames.append(1))
     start()
     return lambda: bool(frames)
 
@@ -37,22 +38,22 @@ def start_job(window, job: str, out: Path):
         sampling.sampler_combo.setCurrentIndex(sampling.sampler_combo.findData("ddim"))
         sampling.steps_spin.setValue(50)
         sampling.batch_spin.setValue(64)
-        return _first_frame(sampling.runner, sampling.run)
+        return _first_frame(sampling.frame_shown, sampling.run)
     if job == "race":
         sampling.race_edit.setText("ddpm:1000, ddim:50, dpm++2m:20")
         sampling.race_batch.setValue(16)
-        return _first_frame(sampling.race_runner, sampling.run_race)
+        return _first_frame(sampling.race_frame_shown, sampling.run_race)
     if job == "grid":
         grid = window.panels["grid"]
         grid.count_spin.setValue(100)
         grid.steps_spin.setValue(200)
-        return _first_frame(grid.sampler_runner, grid.new_batch)
+        return _first_frame(grid.batch_progressed, grid.new_batch)
     if job == "sde2d":
         panel = window.panels["sde2d"]
         panel.n_spin.setValue(50_000)
         panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("reverse"))
         panel.steps_spin.setValue(1000)
-        return _first_frame(panel._runner, panel.run)
+        return _first_frame(panel._runner.frame_ready, panel.run)
     if job == "gif":
         # A finished run, then its GIF export: close while the GIF is written.
         sampling.sampler_combo.setCurrentIndex(sampling.sampler_combo.findData("ddim"))

@@ -144,13 +144,13 @@ def test_rgb_64_model_with_a_gray_28_data_set(qtbot, window, tmp_path):
     grid = window.panels["grid"]
     grid.steps_spin.setValue(2)
     grid.count_spin.setValue(4)
-    with qtbot.waitSignal(grid.sampler_runner.run_finished, timeout=30000):
+    with qtbot.waitSignal(grid.batch_finished, timeout=30000):
         grid.new_batch()
     assert grid.samples.shape == (4, 3, 64, 64)
     with qtbot.waitSignal(window.context.status_message, timeout=5000) as status:
         grid.real_check.setChecked(True)
     assert "differs" in status.args[0]
-    assert not grid.boxes["real"].isVisible()
+    assert not grid.board.is_shown(1)  # the real-images slot
     title, message = expect_error(qtbot, window.context, lambda: grid.nn_check.setChecked(True))
     assert "(1, 28, 28)" in message and "(3, 64, 64)" in message and "matching" in message
     window.close_error_boxes()

@@ -67,15 +67,27 @@ def real_window(qtbot, default_model_path):
     w.shutdown()
 
 
-def cancel_during(qtbot, runner, start, button, run_for_s: float = 0.4) -> float:
+class Watch:
+    """What :func:`cancel_during` watches: a first-frame signal, a cancelled signal and a busy
+    test (a JobRunner's, or a panel's own)."""
+
+    def __init__(self, frame_ready, run_cancelled, is_busy):
+        self.frame_ready, self.run_cancelled, self.is_busy = frame_ready, run_cancelled, is_busy
+
+    @classmethod
+    def of_runner(cls, runner):
+        return cls(runner.frame_ready, runner.run_cancelled, runner.is_busy)
+
+
+def cancel_during(qtbot, watch, start, button, run_for_s: float = 0.4) -> float:
     """Start a job, let it run ``run_for_s`` after its first frame, click ``button``, wait
-    for ``run_cancelled``; returns the time of the click (``time.perf_counter``)."""
+    for the cancellation; returns the time of the click (``time.perf_counter``)."""
     stamps = []
-    runner.run_cancelled.connect(lambda _rid: stamps.append(time.perf_counter()))
-    with qtbot.waitSignal(runner.frame_ready, timeout=60000):
+    watch.run_cancelled.connect(lambda *_: stamps.append(time.perf_counter()))
+    with qtbot.waitSignal(watch.frame_ready, timeout=60000):
         start()
     qtbot.wait(int(run_for_s * 1000))
-    assert runner.is_busy(), "the job ended before it could be cancelled"
+    assert watch.is_busy(), "the job ended before it could be cancelled"
     assert button.isEnabled()
     t0 = time.perf_counter()
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
@@ -94,17 +106,22 @@ def test_cancel_sampling_ddim_batch_64(qtbot, real_window):
     panel.sampler_combo.setCurrentIndex(panel.sampler_combo.findData("ddim"))
     panel.steps_spin.setValue(50)
     panel.batch_spin.setValue(64)
-    t_click = cancel_during(qtbot, panel.runner, panel.run, panel.cancel_button)
+    t_click = cancel_during(qtbot, Watch(panel.frame_shown, panel.run_cancelled, panel.is_busy),
+                            panel.run, panel.cancel_button)
     check_stopped(real_window, t_click)
     assert not panel.is_busy() and panel.run_button.isEnabled()
-    assert panel.step_label.text() == "cancelled"
+    # the steps done stay replayable
+    done = panel.state.result.t_indices.size
+    assert panel.state.result.cancelled and panel.timeline.maximum() == done
+    assert panel.step_label.text() == f"step {done}/{done}  (stopped)"
 
 
 def test_cancel_sampler_race(qtbot, real_window):
     panel = real_window.panels["sampling"]
     panel.race_edit.setText("ddpm:1000, ddim:50, dpm++2m:20")
     panel.race_batch.setValue(16)
-    t_click = cancel_during(qtbot, panel.race_runner, panel.run_race, panel.cancel_button)
+    t_click = cancel_during(qtbot, Watch(panel.race_frame_shown, panel.race_cancelled,
+                                         panel.is_busy), panel.run_race, panel.cancel_button)
     check_stopped(real_window, t_click)
     assert not panel.is_busy() and panel.race_button.isEnabled()
 
@@ -113,7 +130,8 @@ def test_cancel_grid_batch(qtbot, real_window):
     grid = real_window.panels["grid"]
     grid.count_spin.setValue(100)
     grid.steps_spin.setValue(200)
-    t_click = cancel_during(qtbot, grid.sampler_runner, grid.new_batch, real_window.cancel_button)
+    t_click = cancel_during(qtbot, Watch(grid.batch_progressed, grid.batch_cancelled,
+                                         grid.is_busy), grid.new_batch, real_window.cancel_button)
     check_stopped(real_window, t_click)
     qtbot.waitUntil(lambda: grid.new_button.isEnabled(), timeout=2000)
     assert real_window.progress.isHidden()
@@ -133,7 +151,7 @@ def test_cancel_2d_reverse_run(qtbot, context):
     frames = []
     panel._runner.frame_ready.connect(lambda _rid, f: frames.append(f["k"]))
     try:
-        cancel_during(qtbot, panel._runner, panel.run, panel.cancel_btn)
+        cancel_during(qtbot, Watch.of_runner(panel._runner), panel.run, panel.cancel_btn)
         shown = len(frames)
         qtbot.waitUntil(lambda: panel.run_btn.isEnabled(), timeout=TIMEOUT_MS)
         qtbot.wait(300)
