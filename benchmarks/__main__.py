@@ -112,7 +112,7 @@ def summary_section(text: str) -> str:
         elif line.startswith("Target:") and heading not in (None, "Summary"):
             rows.append(f"- {heading}: {line[len('Target:'):].strip()}")
     body = "\n".join(rows) if rows else "No targets measured yet."
-    return ("## Summary\n\nThe targets of issues #3, #4 and #7 against the figures in the "
+    return ("## Summary\n\nThe targets of issues #3, #4, #7 and #13 against the figures in the "
             "sections below.\n\n" + body + "\n")
 
 
