@@ -135,10 +135,10 @@ def test_progress_bar_and_cancel_for_a_run(qtbot, window):
     window.context.set_image_model(SlowDenoiser(delay=0.02))
     panel = window.panels["sampling"]
     panel.steps_spin.setValue(400)
-    with qtbot.waitSignal(panel.runner.frame_ready, timeout=10000):
+    with qtbot.waitSignal(panel.frame_shown, timeout=10000):
         window.act_run.trigger()
     assert window.progress.isVisible() and window.cancel_button.isVisible()
-    with qtbot.waitSignal(panel.runner.run_cancelled, timeout=2000):
+    with qtbot.waitSignal(panel.run_cancelled, timeout=2000):
         qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.progress.isHidden())
 
@@ -149,9 +149,9 @@ def test_closing_stops_running_workers(qtbot):
     panel = w.panels["sampling"]
     panel.steps_spin.setValue(1000)
     panel.sampler_combo.setCurrentIndex(0)
-    with qtbot.waitSignal(panel.runner.frame_ready, timeout=10000):
+    with qtbot.waitSignal(panel.frame_shown, timeout=10000):
         panel.run()
-    thread = panel.runner._thread
+    thread = w.context.jobs.runner("sampling")._thread
     assert thread.isRunning()
     w.close()
     assert thread.isFinished()
@@ -204,8 +204,15 @@ def test_denoise_from_here_crosses_panels(qtbot, window, tiny_model_path):
     sampling.batch_spin.setValue(1)
     with qtbot.waitSignal(sampling.run_completed, timeout=20000) as blocker:
         window.act_denoise.trigger()
-    np.testing.assert_array_equal(blocker.args[0].xs[0, 0],
-                                  window.panels["forward"].current_xt())
+    # the forward panel hands over x_0: the run starts from q(x_t | x_0) at the same t, with
+    # the seeding rule's noise for image 0
+    from diffview.core.forward import q_sample
+    from diffview.runs.seeding import PerSampleNoise
+
+    x0 = window.panels["forward"].x0
+    eps = PerSampleNoise.for_images(0, 1).standard_normal((1, *x0.shape), dtype=np.float32)
+    expected = q_sample(x0[None], window.context.image_model.info.make_schedule(), 299, eps)
+    np.testing.assert_allclose(blocker.args[0].xs[0, 0], expected[0], atol=1e-6)
 
 
 def test_export_view_png(window, tmp_path):
