@@ -44,12 +44,13 @@ PANEL_MODULES = (
     ("diffview.gui.panels.grid", "GridPanel"),
     ("diffview.gui.panels.sde2d", "Sde2DPanel"),
     ("diffview.gui.panels.randomwalk", "RandomWalkPanel"),
+    ("diffview.gui.panels.likelihood", "LikelihoodPanel"),
     ("diffview.gui.panels.training", "TrainingPanel"),
 )
 MODEL_FILTER = "ONNX models (*.onnx);;All files (*)"
 # Panels that start as background tabs in the default layout; defer_hidden builds them
 # after the window is shown.
-DEFERRED_PANELS = ("grid", "sde2d", "randomwalk", "training")
+DEFERRED_PANELS = ("grid", "sde2d", "randomwalk", "likelihood", "training")
 PROGRESS_REFRESH_MS = 100  # the status-bar progress bar redraws at most this often
 
 
