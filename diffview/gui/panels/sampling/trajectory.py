@@ -27,7 +27,8 @@ from diffview.gui.style import PLOT_COLORS
 
 __all__ = ["NORM_NAMES", "TrajectoryView"]
 
-NORM_NAMES = ("‖x_t‖ rms", "‖x̂₀‖ rms", "‖Δx‖ rms")
+NORM_NAMES = ("‖x_t‖ rms", "‖x̂₀‖ rms", "‖Δx‖ rms")  # the keys of SamplingResult.norms
+NORM_LABELS = ("x_t", "x̂₀", "Δx")
 PLOTS_HEIGHT = (110, 200)  # the plot strip's least and most height
 
 
@@ -83,7 +84,7 @@ class TrajectoryView(QWidget):
         self.plots = QWidget()
         row = QHBoxLayout(self.plots)
         row.setContentsMargins(0, 0, 0, 0)
-        self.norm_plot = _small_plot(_legend_title("RMS per step", NORM_NAMES, PLOT_COLORS))
+        self.norm_plot = _small_plot(_legend_title("RMS per step of", NORM_LABELS, PLOT_COLORS))
         self.norm_curves = {name: self.norm_plot.plot(pen=pg.mkPen(PLOT_COLORS[i], width=2))
                             for i, name in enumerate(NORM_NAMES)}
         self.pixel_plot = _small_plot("Clicked pixels: x_t per step")
