@@ -88,6 +88,11 @@ class AppContext(QObject):
         self.jobs = JobManager(self)
         """Runs every panel's background work (:class:`~diffview.gui.jobs.Job`)."""
         self.jobs.error.connect(self.report_error)
+        from diffview.gui.training.service import TrainingService
+
+        self.training = TrainingService(self)
+        """Runs every training (image and 2-D) in a child process
+        (:class:`~diffview.gui.training.service.TrainingService`)."""
 
     # ---- model and data --------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from PySide6.QtCore import QObject, Signal
 from diffview.gui.workers import JobRunner
 from diffview.runs.base import CancelToken, Progress
 
-__all__ = ["ETA_MIN_STEPS", "Job", "JobManager", "JobStatus", "format_eta"]
+__all__ = ["ETA_MIN_STEPS", "Job", "JobManager", "JobStatus", "JobTicket", "format_eta"]
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,20 @@ def format_eta(seconds: float | None) -> str:
     return f"ETA {h}:{m:02d}:{sec:02d}" if h else f"ETA {m}:{sec:02d}"
 
 
+class JobTicket:
+    """Work the manager does not run itself (a child process) but shows like a job: from
+    :meth:`JobManager.track`; the owner reports ``progress`` and calls ``end`` once."""
+
+    def __init__(self, manager: JobManager, key: str, name: str) -> None:
+        self._manager, self.key, self.name = manager, key, name
+
+    def progress(self, step: int, total: int) -> None:
+        self._manager._progress(self.key, self.name, step, total)
+
+    def end(self, how: str = "finished") -> None:
+        self._manager._end_tracked(self.key, how)
+
+
 class JobManager(QObject):
     """Runs :class:`Job` s, one :class:`JobRunner` per lane, and reports on them.
 
@@ -143,6 +157,7 @@ class JobManager(QObject):
         self._current: dict[str, Job] = {}
         self._status: dict[str, JobStatus] = {}
         self._partial: dict[str, Any] = {}
+        self._tracked: dict[str, Callable[[], None]] = {}
         self._busy = False
         self._shut_down = False
 
@@ -169,21 +184,37 @@ class JobManager(QObject):
         self._update_busy()
         return rid
 
+    def track(self, name: str, cancel: Callable[[], None], lane: str = "") -> JobTicket:
+        """Show work run elsewhere (a training child process) in the status bar like a job:
+        ``cancel()`` is called by :meth:`cancel` / :meth:`cancel_all`; the ticket reports
+        progress and the end."""
+        key = lane or name
+        self._tracked[key] = cancel
+        self._status[key] = JobStatus(name)
+        self.job_started.emit(name)
+        self.job_progress.emit(name, 0, 0)
+        self._update_busy()
+        return JobTicket(self, key, name)
+
     def cancel(self, lane: str) -> None:
         """Ask the job in ``lane`` to stop (its ``on_cancelled`` follows)."""
         runner = self._runners.get(lane)
         if runner is not None:
             runner.cancel()
+        if lane in self._tracked:
+            self._tracked[lane]()
 
     def cancel_all(self) -> None:
         for runner in self._runners.values():
             runner.cancel()
+        for cancel in list(self._tracked.values()):
+            cancel()
 
     def is_busy(self, lane: str | None = None) -> bool:
         if lane is not None:
             runner = self._runners.get(lane)
-            return runner is not None and runner.is_busy()
-        return any(r.is_busy() for r in self._runners.values())
+            return lane in self._tracked or (runner is not None and runner.is_busy())
+        return bool(self._tracked) or any(r.is_busy() for r in self._runners.values())
 
     def running(self) -> list[JobStatus]:
         """The running jobs shown in the status bar, oldest first."""
@@ -200,6 +231,7 @@ class JobManager(QObject):
         self._shut_down = True
         for runner in self._runners.values():
             runner.shutdown(timeout_ms)
+        self._tracked.clear()
         self._status.clear()
         self._update_busy()
 
@@ -221,14 +253,27 @@ class JobManager(QObject):
         job = self._current.get(key)
         if job is None:
             return
-        status = self._status.get(key)
-        if status is not None and isinstance(frame, Progress):
-            if status.first_step_time is None and frame.step > 0:
-                status.first_step_time, status.first_step = time.perf_counter(), frame.step
-            status.step, status.total = int(frame.step), int(frame.total)
-            self.job_progress.emit(job.name, status.step, status.total)
+        if isinstance(frame, Progress):
+            self._progress(key, job.name, frame.step, frame.total)
         if job.on_frame is not None:
             job.on_frame(frame)
+
+    def _progress(self, key: str, name: str, step: int, total: int) -> None:
+        status = self._status.get(key)
+        if status is None:
+            return
+        if status.first_step_time is None and step > 0:
+            status.first_step_time, status.first_step = time.perf_counter(), int(step)
+        status.step, status.total = int(step), int(total)
+        self.job_progress.emit(name, status.step, status.total)
+
+    def _end_tracked(self, key: str, how: str) -> None:
+        if self._tracked.pop(key, None) is None:
+            return
+        status = self._status.pop(key, None)
+        if status is not None:
+            self.job_ended.emit(status.name, how)
+        self._update_busy()
 
     def _on_finished(self, key: str, result: Any) -> None:
         job = self._end(key, "finished")
@@ -263,7 +308,7 @@ class JobManager(QObject):
         return job
 
     def _update_busy(self) -> None:
-        busy = bool(self._current) and self.is_busy()
+        busy = bool(self._tracked) or (bool(self._current) and self.is_busy())
         if busy != self._busy:
             self._busy = busy
             self.busy_changed.emit(busy)

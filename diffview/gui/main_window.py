@@ -452,6 +452,7 @@ class MainWindow(ActionsMixin, LayoutMixin, SessionMixin, ExportMixin, QMainWind
         for runner in (self._model_runner, self._data_runner, self._export_runner,
                        self._warm_runner):
             runner.shutdown()
+        self.context.training.shutdown()
         self.context.jobs.shutdown()
 
     def close_error_boxes(self) -> None:

@@ -20,22 +20,13 @@ from diffview.gui.preferences import (
     save_preferences,
     training_problems,
 )
-from diffview.training import torch_available
+from diffview.training import TORCH_MISSING, torch_available
 
 __all__ = ["TORCH_MISSING", "TrainingActions", "install_training", "model_threads",
            "preferred_model_path", "startup_device", "torch_available"]
 
 log = logging.getLogger(__name__)
 
-TORCH_MISSING = (
-    "Training needs PyTorch, and this copy of diffview cannot import it (the light build "
-    "leaves it out to stay small).\n\n"
-    "To train models: install the full build of diffview, or, in a Python installation of "
-    "diffview, install torch into the same environment, e.g.\n"
-    "    pip install -c constraints.txt -e .\n"
-    "(constraints.txt pins the CPU build of torch), then restart diffview.\n\n"
-    "Everything else (sampling, the 2-D and physics panels, opening ONNX models) works "
-    "without torch.")
 
 
 def preferred_model_path(settings) -> Path | None:

@@ -17,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QStandardPaths, Signal
 
 from diffview.gui.preferences import TrainingPrefs, load_preferences, save_preferences
-from diffview.gui.training_process import TrainingProcess, clean_temporaries
+from diffview.gui.training.process import TrainingProcess, clean_temporaries
 from diffview.gui.workers import JobRunner, call_in_worker
 from diffview.training.protocol import decode_array
 

@@ -106,8 +106,8 @@ class TrainConfig:
 
     @property
     def is_toy(self) -> bool:
-        """True when the data is a 2-D toy set (an MLP on points is trained)."""
-        return self.data.startswith("toy:")
+        """True when the data is points (``toy:NAME`` or ``points:PATH``): an MLP is trained."""
+        return self.data.startswith(("toy:", "points:"))
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict (tuples become lists)."""

@@ -72,9 +72,38 @@ def points_training_data(points: np.ndarray, jitter: float = 0.0,
     return TrainingData("points", None, cloud, (cloud.dim,), name)
 
 
+def load_points_file(path: Path) -> TrainingData:
+    """Points to train on from ``path``: a ``.npy`` array ``(N, d)``, or a ``.npz`` with
+    ``points`` ``(N, d)`` and optionally ``jitter`` (a float) and ``name`` (the data set's name
+    in the model's metadata; default: the file's stem). ``--data points:PATH`` reads it.
+
+    Raises
+    ------
+    TrainingDataError
+        if the file is missing or unreadable, or the array is not a finite ``(N, d)``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingDataError(f"points file {path} does not exist")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            points, jitter, name = loaded, 0.0, path.stem
+        else:
+            with loaded:
+                if "points" not in loaded:
+                    raise TrainingDataError(f"{path} has no 'points' array")
+                points = loaded["points"]
+                jitter = float(loaded["jitter"]) if "jitter" in loaded else 0.0
+                name = str(loaded["name"]) if "name" in loaded else path.stem
+    except (OSError, ValueError) as exc:
+        raise TrainingDataError(f"cannot read points file {path}: {exc}") from exc
+    return points_training_data(np.asarray(points, np.float32), jitter=jitter, name=name)
+
+
 def load_training_data(spec: str, image_size: int | None = None,
                        channels: int | None = None) -> TrainingData:
-    """Read the data named by ``spec`` (a folder or ``toy:NAME``).
+    """Read the data named by ``spec`` (a folder, ``toy:NAME`` or ``points:PATH``).
 
     Raises
     ------
@@ -89,6 +118,8 @@ def load_training_data(spec: str, image_size: int | None = None,
             raise TrainingDataError(
                 f"unknown toy set {name!r}; choose one of {', '.join(TOY_NAMES)}")
         return TrainingData("points", None, name, (2,), f"toy:{name}")
+    if spec.startswith("points:"):
+        return load_points_file(Path(spec[len("points:"):]))
     folder = Path(spec)
     if not folder.is_dir():
         raise TrainingDataError(f"training data folder {folder} does not exist")
