@@ -112,6 +112,8 @@ def test_new_batch_and_its_image_re_run_exactly(qtbot, panel, context, tiny_deno
             context.trajectory_requested.emit(payload)
         np.testing.assert_allclose(done.args[0].final[0], panel.samples[1], atol=1e-5)
         assert done.args[0].xs.shape == (6, 1, 1, 28, 28)  # its whole trajectory, replayable
+        qtbot.wait(20)
+        assert panel.samples.shape[0] == 4  # the grid keeps its batch
     finally:
         sampling.shutdown()
     # the next batch takes the next seed

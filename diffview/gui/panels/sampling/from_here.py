@@ -19,7 +19,7 @@ from diffview.gui.handover import DenoiseRequest
 from diffview.runs.sampling import SamplingSpec, Start, build_sampler
 from diffview.runs.seeding import PerSampleNoise
 
-__all__ = ["DenoiseStart", "denoise_start", "is_deterministic"]
+__all__ = ["DenoiseStart", "denoise_start", "is_deterministic", "one_image"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,3 +65,13 @@ def denoise_start(request: DenoiseRequest, spec: SamplingSpec, info) -> DenoiseS
                 "and this sampler is deterministic, so they come out equal; DDPM or DDIM η > 0 "
                 "shows a spread.")
     return DenoiseStart(Start(x_t, t), note)
+
+
+def one_image(spec: SamplingSpec, index: int) -> SamplingSpec:
+    """The run of image ``index`` of ``spec``'s batch alone, trajectory kept: under the seeding
+    rule it ends on the same image (its own x_T and step noise, its own class label)."""
+    classes = spec.classes
+    if classes is not None and len(classes) > 1:
+        classes = (classes[index],)
+    return spec.replace(batch=1, first_image=spec.first_image + int(index), keep=None,
+                        classes=classes)

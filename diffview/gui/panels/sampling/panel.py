@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 from diffview.gui.handover import DenoiseRequest, as_request
 from diffview.gui.jobs import Job
 from diffview.gui.panels.sampling.controls import SamplingControls
-from diffview.gui.panels.sampling.from_here import denoise_start
+from diffview.gui.panels.sampling.from_here import denoise_start, one_image
 from diffview.gui.panels.sampling.info_label import InfoLabel
 from diffview.gui.panels.sampling.race import RaceView, SamplerRace
 from diffview.gui.panels.sampling.replay import Replay, select_tiles, start_images
@@ -163,7 +163,8 @@ class SamplingPanel(QWidget):
         job's request id, or None when there is no model."""
         return self._start_run(self.state.spec(start), note)
 
-    def _start_run(self, spec: SamplingSpec, note: str = "") -> int | None:
+    def _start_run(self, spec: SamplingSpec, note: str = "", publish: bool = True) -> int | None:
+        """Start ``spec``; ``publish``: its samples become the app's (the grid shows them)."""
         problem = self.model_problem()
         if problem:
             self.context.report_status(problem)
@@ -185,7 +186,7 @@ class SamplingPanel(QWidget):
         self._note = note
         self.info_label.setText(" ".join(filter(None, [f"Running {describe(spec, n)}.", note])))
         job = Job("Sampling", start=lambda token: run_sampling(spec, model, token),
-                  on_frame=self._on_frame, on_result=self._on_result,
+                  on_frame=self._on_frame, on_result=lambda r: self._on_result(r, publish),
                   on_cancelled=self._on_cancelled, on_error=self._on_error, lane=LANE)
         rid = self.context.jobs.start(job)
         self._update_running()
@@ -217,12 +218,8 @@ class SamplingPanel(QWidget):
         self.tabs.setCurrentWidget(self.trajectory)
         spec = payload.get("spec") if isinstance(payload, dict) else None
         if spec is not None:
-            classes = spec.classes
-            if classes is not None and len(classes) > 1:
-                classes = (classes[index],)
-            self._start_run(spec.replace(batch=1, first_image=spec.first_image + index,
-                                         keep=None, classes=classes),
-                            f"Image {index} of the grid's batch, re-run alone.")
+            self._start_run(one_image(spec, index),
+                            f"Image {index} of the grid's batch, re-run alone.", publish=False)
             return
         if self._replay is None:
             return
@@ -261,16 +258,17 @@ class SamplingPanel(QWidget):
                                            f"(t index {frame.t_index})")
         self.frame_shown.emit(frame)
 
-    def _on_result(self, result) -> None:
+    def _on_result(self, result, publish: bool = True) -> None:
         self._adopt(result)
-        self.context.last_samples = result.final
         hint = self._note or "Drag the timeline to replay; click a pixel to follow it."
         self.info_label.setText(f"Done: {result.description} — {result.final.shape[0]} images, "
                                 f"{result.nfe} network calls each. {hint}")
         self._update_running()
         self.run_completed.emit(result)
-        # Other panels redraw on the next turn of the event loop, not in this one.
-        QTimer.singleShot(0, lambda: self.context.samples_changed.emit(result))
+        if publish:
+            self.context.last_samples = result.final
+            # Other panels redraw on the next turn of the event loop, not in this one.
+            QTimer.singleShot(0, lambda: self.context.samples_changed.emit(result))
 
     def _on_cancelled(self, partial) -> None:
         total = self.state.live.total if self.state.live is not None else 0
