@@ -135,6 +135,8 @@ def test_a_cancelled_run_stays_replayable_and_exportable(qtbot, panel, context):
         panel.run()
     qtbot.waitUntil(lambda: frames[-1].step >= 5, timeout=10000)
     assert panel.cancel_button.isEnabled()
+    # 1000 steps of 20 ms: the run says, once its rate is known, that it takes a while
+    assert "This run takes about" in panel.info_label.text()
     with qtbot.waitSignal(panel.run_cancelled, timeout=5000) as blocker:
         qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     calls = model.calls

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel
 
-__all__ = ["InfoLabel"]
+from diffview.gui.jobs import format_eta
+
+__all__ = ["LONG_RUN_S", "InfoLabel", "long_run_note"]
+
+LONG_RUN_S = 10.0  # runs expected to take longer than this say so once their ETA is known
+
+
+def long_run_note(jobs, name: str) -> str:
+    """"This run takes about 0:45 more." when job ``name`` of the manager ``jobs`` has an ETA
+    over :data:`LONG_RUN_S`, else ""."""
+    eta = next((s.eta_s for s in jobs.running() if s.name == name), None)
+    if eta is None or eta <= LONG_RUN_S:
+        return ""
+    return f"This run takes about {format_eta(eta).removeprefix('ETA ')} more."
 
 
 class InfoLabel(QLabel):

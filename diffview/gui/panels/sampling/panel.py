@@ -21,7 +21,7 @@ from diffview.gui.handover import DenoiseRequest, as_request
 from diffview.gui.jobs import Job
 from diffview.gui.panels.sampling.controls import SamplingControls
 from diffview.gui.panels.sampling.from_here import denoise_start, one_image
-from diffview.gui.panels.sampling.info_label import InfoLabel
+from diffview.gui.panels.sampling.info_label import InfoLabel, long_run_note
 from diffview.gui.panels.sampling.race import RaceView, SamplerRace
 from diffview.gui.panels.sampling.replay import Replay, select_tiles, start_images
 from diffview.gui.panels.sampling.state import SamplingState, model_problem
@@ -72,7 +72,7 @@ class SamplingPanel(QWidget):
         self.state = SamplingState()
         self._replay: Replay | None = None
         self._note = ""  # what the status line adds about the running run
-        self._shut_down = False
+        self._said_eta = self._shut_down = False
         self.controls = SamplingControls()
         self.trajectory = TrajectoryView()
         self.race = RaceView()
@@ -96,7 +96,6 @@ class SamplingPanel(QWidget):
         self.timeline, self.step_label, self.sample_spin = t.timeline, t.step_label, t.sample_spin
         self.race_edit, self.race_batch, self.race_button = r.race_edit, r.race_batch, \
             r.race_button
-
         c.sampler_chosen.connect(self._on_sampler_chosen)
         c.edited.connect(lambda: self._set(**self.controls.values()))
         c.run_clicked.connect(lambda: self.run())
@@ -146,8 +145,7 @@ class SamplingPanel(QWidget):
 
     def _on_sampler_chosen(self, name: str) -> None:
         model = self.context.image_model
-        T = int(model.info.T) if model is not None else 1000  # noqa: N806
-        self.state = self.state.with_sampler(name, T)
+        self.state = self.state.with_sampler(name, model.info.T if model is not None else 1000)
         self.controls.show_state(self.state)
 
     def _update_running(self, *_args) -> None:
@@ -183,7 +181,7 @@ class SamplingPanel(QWidget):
         self.trajectory.show_norms(None)
         self._draw(start_images(spec, info.sample_shape), None)
         self.trajectory.step_label.setText("running…")
-        self._note = note
+        self._note, self._said_eta = note, False
         self.info_label.setText(" ".join(filter(None, [f"Running {describe(spec, n)}.", note])))
         job = Job("Sampling", start=lambda token: run_sampling(spec, model, token),
                   on_frame=self._on_frame, on_result=lambda r: self._on_result(r, publish),
@@ -256,6 +254,9 @@ class SamplingPanel(QWidget):
         self._draw(frame.x, frame.x0_pred)
         self.trajectory.step_label.setText(f"step {frame.step}/{frame.total}  "
                                            f"(t index {frame.t_index})")
+        if not self._said_eta and (eta := long_run_note(self.context.jobs, "Sampling")):
+            self._said_eta = True
+            self.info_label.setText(f"{self.info_label.text()} {eta}")
         self.frame_shown.emit(frame)
 
     def _on_result(self, result, publish: bool = True) -> None:
