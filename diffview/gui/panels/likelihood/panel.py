@@ -215,8 +215,9 @@ class LikelihoodPanel(QWidget):
         if result is None:
             return
         self._elbo = result.to_json()
-        self._elbo["eps_mse"] = [None if not math.isfinite(v) else float(v)
-                                 for v in np.asarray(result.eps_mse, float)]
+        for key in ("eps_mse", "x0_mse"):
+            self._elbo[key] = [None if not math.isfinite(v) else float(v)
+                               for v in np.asarray(getattr(result, key), float)]
         self._draw_elbo()
         self.result_ready.emit("elbo")
 
@@ -242,7 +243,8 @@ class LikelihoodPanel(QWidget):
         if e is None:
             return
         self.plots.show_elbo(_array(e.get("terms_bpd")), _array(e.get("terms_stderr_bpd")),
-                             _array(e.get("image_bpd")), _array(e.get("eps_mse")))
+                             _array(e.get("image_bpd")), _array(e.get("eps_mse")),
+                             _array(e.get("x0_mse")) if e.get("x0_mse") else None)
         self._write_summary()
 
     def _write_summary(self, live=None) -> None:
@@ -257,7 +259,9 @@ class LikelihoodPanel(QWidget):
             lines.append(f"<b>ELBO</b>: {_num(e.get('bits_per_dim'))} ± {_num(e.get('stderr'))} "
                          f"bits/dim, {e.get('n')} images, {e.get('variance')} variance, "
                          f"{_num(e.get('seconds'), 1)} s{note}")
-            lines.append(f"prior L_T {_num(e.get('prior_bpd'), 4)}, decoder L_0 "
+            prior = e.get("prior_bpd")
+            prior = f"{prior:.2e}" if isinstance(prior, (int, float)) else "–"
+            lines.append(f"prior L_T {prior}, decoder L_0 "
                          f"{_num(e.get('decoder_bpd'))} bits/dim")
         if self._ode is not None:
             o = self._ode

@@ -22,6 +22,16 @@ def _finite(x, y):
     return x[keep], y[keep]
 
 
+def _fill_gaps(values: np.ndarray) -> np.ndarray | None:
+    """A per-t curve with the indices the fast estimator did not draw filled in linearly
+    between those it did (None when fewer than two were drawn)."""
+    ok = np.isfinite(values)
+    if ok.sum() < 2:
+        return None
+    idx = np.arange(values.size)
+    return np.interp(idx, idx[ok], values[ok])
+
+
 class LikelihoodPlots(pg.GraphicsLayoutWidget):
     """Four plots in a 2 x 2 grid, each built once and updated in place."""
 
@@ -103,8 +113,8 @@ class LikelihoodPlots(pg.GraphicsLayoutWidget):
         ends = np.array([1.0, T + 1.0]), np.maximum(np.array([terms[0], terms[T]]), 1e-12)
         self.ends.setData(*_finite(*ends))
         if x0_mse is not None and np.all(np.isfinite(terms)):
-            x0 = np.asarray(x0_mse, float)
-            if np.all(np.isfinite(x0)):
+            x0 = _fill_gaps(np.asarray(x0_mse, float))
+            if x0 is not None:
                 rd = rate_distortion(terms, x0)
                 self.rd_curve.setData(*_finite(rd.rate_bpd, rd.rmse))
         self._histogram(self.hist_curve, image_bpd)
