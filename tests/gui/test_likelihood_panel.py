@@ -36,6 +36,12 @@ def test_the_bound_shown_is_the_headless_run(qtbot, panel, context, tiny_denoise
     assert f"{want.bits_per_dim:.3f}" in panel.summary.text()
     x, y = panel.plots.hist_curve.getData()
     assert y.sum() == 3                                     # every image in the histogram
+    # the most likely image is the first tile of the strip, the least likely the last
+    strip = panel.plots.extremes_item.image
+    bpd = np.asarray(want.image_bpd)
+    first = panel.images(3)[int(np.argmin(bpd))]
+    assert strip is not None and strip.shape[1] == 2 * 28 + 2
+    np.testing.assert_allclose(strip[:28, :28], first / 127.5 - 1.0, atol=1e-6)
 
 
 def test_results_survive_a_session_and_bad_sessions_change_nothing(qtbot, panel, context):

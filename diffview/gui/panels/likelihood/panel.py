@@ -62,6 +62,7 @@ class LikelihoodPanel(QWidget):
         self._elbo: dict | None = None
         self._ode: dict | None = None
         self._user_bpd: float | None = None
+        self._last_images: np.ndarray | None = None
         self._shut_down = False
         root = QHBoxLayout(self)
         root.setContentsMargins(4, 4, 4, 4)
@@ -159,7 +160,9 @@ class LikelihoodPanel(QWidget):
                         seed=self.seed_spin.value(), target_stderr=0.05)
 
         def start(token):
-            return (yield from run_elbo(spec, model, self.images(n), token))
+            images = self.images(n)
+            self._last_images = images
+            return (yield from run_elbo(spec, model, images, token))
 
         self.context.jobs.start(Job(ELBO_JOB, start, on_frame=self._on_elbo_frame,
                                     on_result=self._on_elbo, on_cancelled=self._on_elbo,
@@ -219,6 +222,7 @@ class LikelihoodPanel(QWidget):
             self._elbo[key] = [None if not math.isfinite(v) else float(v)
                                for v in np.asarray(getattr(result, key), float)]
         self._draw_elbo()
+        self.plots.show_extremes(self._last_images, result.image_bpd)
         self.result_ready.emit("elbo")
 
     def _on_ode(self, result) -> None:

@@ -7,7 +7,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
+from diffview.core.data import to_model_range
 from diffview.core.elbo import loss_weights, rate_distortion
+from diffview.gui.imaging import X_LEVELS, make_image_view, mosaic, to_display
 from diffview.gui.style import PLOT_COLORS
 
 __all__ = ["OBJECTIVE_LABELS", "LikelihoodPlots"]
@@ -84,6 +86,12 @@ class LikelihoodPlots(pg.GraphicsLayoutWidget):
         for i, (key, label) in enumerate(OBJECTIVE_LABELS.items()):
             self.weight_curves[key] = self.weights_plot.plot(
                 pen=pg.mkPen(PLOT_COLORS[i % len(PLOT_COLORS)], width=2), name=label)
+        self.extremes = self.addLayout(row=2, col=0, colspan=2)
+        self.extremes_item, self.extremes_label, _ = make_image_view(
+            self.extremes, "most likely images (left) … least likely (right)", 0, 0)
+        self.ci.layout.setRowStretchFactor(0, 5)
+        self.ci.layout.setRowStretchFactor(1, 5)
+        self.ci.layout.setRowStretchFactor(2, 2)
         self.mse_curve = self.weights_plot.plot(
             pen=pg.mkPen((120, 120, 120), width=1.5, style=Qt.PenStyle.DashLine),
             name="model's ε MSE (scaled)")
@@ -124,6 +132,23 @@ class LikelihoodPlots(pg.GraphicsLayoutWidget):
                 scale = np.nanmax(mse)
                 self.mse_curve.setData(*_finite(self._log_snr, np.maximum(mse / scale, 1e-12)))
 
+    def show_extremes(self, images, image_bpd, k: int = 5) -> None:
+        """The ``k`` most and least likely images (uint8 (N, H, W[, C])) side by side."""
+        bpd = np.asarray(image_bpd, float)
+        ok = np.flatnonzero(np.isfinite(bpd))
+        if images is None or ok.size == 0 or len(images) < bpd.size:
+            self.extremes_item.clear()
+            return
+        order = ok[np.argsort(bpd[ok])]
+        k = min(k, max(1, order.size // 2))
+        pick = np.concatenate([order[:k], order[-k:]])
+        x = to_model_range(np.asarray(images)[pick])
+        self.extremes_item.setImage(to_display(mosaic(x, cols=2 * k, pad=2)), autoLevels=False,
+                                    levels=X_LEVELS)
+        lo, hi = bpd[order[0]], bpd[order[-1]]
+        self.extremes_label.setText(f"most likely ({lo:.2f} bits/dim) … least likely "
+                                    f"({hi:.2f} bits/dim)")
+
     def show_ode(self, image_bpd) -> None:
         self._histogram(self.ode_hist, image_bpd)
 
@@ -139,6 +164,7 @@ class LikelihoodPlots(pg.GraphicsLayoutWidget):
         for item in (self.terms_curve, self.ends, self.rd_curve, self.hist_curve, self.ode_hist,
                      self.mse_curve):
             item.clear()
+        self.extremes_item.clear()
         self.terms_band.hide()
         self.user_line.hide()
 
