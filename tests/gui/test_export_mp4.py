@@ -98,7 +98,8 @@ def window(qtbot):
 
 
 def _export(qtbot, window, panel, path):
-    with qtbot.waitSignal(window._export_runner.run_finished, timeout=60_000):
+    with qtbot.waitSignal(window.context.jobs.job_ended, timeout=60_000,
+                          check_params_cb=lambda name, how: name == "Export animation"):
         assert window.export_animation(panel, path) is not None
     return decode(path)
 
@@ -125,7 +126,7 @@ def test_forward_scrub_as_mp4(qtbot, window, tmp_path):
 def test_2d_run_as_mp4_and_gif(qtbot, window, tmp_path):
     from PIL import Image
 
-    from diffview.gui.panels._sde2d_anim import ANIM_SIZE
+    from diffview.gui.panels.sde2d.animation import ANIM_SIZE
 
     panel = window.panels["sde2d"]
     panel.n_spin.setValue(2000)
@@ -150,7 +151,8 @@ def test_2d_run_as_mp4_and_gif(qtbot, window, tmp_path):
     y = r.top() + r.height() - (row + 0.5) / ANIM_SIZE * r.height()
     assert np.sum(np.hypot(final[:, 0] - x, final[:, 1] - y) < 0.25) > 20
     _export(qtbot, window, "sde2d", tmp_path / "reverse.mp4")   # twice: replaced in place
-    with qtbot.waitSignal(window._export_runner.run_finished, timeout=60_000):
+    with qtbot.waitSignal(window.context.jobs.job_ended, timeout=60_000,
+                          check_params_cb=lambda name, how: name == "Export animation"):
         window.export_animation("sde2d", tmp_path / "reverse.gif")
     with Image.open(tmp_path / "reverse.gif") as im:
         assert im.n_frames == n

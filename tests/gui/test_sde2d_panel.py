@@ -14,8 +14,8 @@ from diffview.core import sde as sde_mod
 from diffview.core.mixtures import GaussianMixture, density_grid, mixture_score
 from diffview.core.toy2d import toy_mixture
 from diffview.engine.analytic import AnalyticDenoiser
-from diffview.gui.panels._sde2d_view import TRAIL_WINDOW
 from diffview.gui.panels.sde2d import Sde2DPanel
+from diffview.gui.panels.sde2d.plot import TRAIL_WINDOW
 
 SHIFT = 0.3   # the fake "learned" model is the true mixture moved by this much
 
@@ -228,32 +228,48 @@ def test_learned_score_is_disabled_without_a_model(make_panel):
     assert panel.score_source == "exact"
 
 
-def test_cancel_stops_a_reverse_run(qtbot, make_panel):
+def test_cancel_stops_a_reverse_run_and_keeps_the_part_done(qtbot, make_panel):
     panel = make_panel(n=50_000)
     _pick(panel.dataset_combo, "spiral")
     _pick(panel.mode_combo, "reverse")
     panel.steps_spin.setValue(2000)
-    qtbot.mouseClick(panel.run_btn, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(panel.live_frame, timeout=20_000):
+        qtbot.mouseClick(panel.run_btn, Qt.MouseButton.LeftButton)
     assert panel.is_busy() and panel.cancel_btn.isEnabled()
     assert not panel.play_btn.isEnabled() and not panel.time_slider.isEnabled()
-    with qtbot.waitSignal(panel._runner.run_cancelled, timeout=10_000):
+    assert not panel.run_btn.isEnabled() and "in progress" in panel.run_btn.toolTip()
+    with qtbot.waitSignal(panel.run_cancelled, timeout=10_000) as blocker:
         qtbot.mouseClick(panel.cancel_btn, Qt.MouseButton.LeftButton)
     assert not panel.is_busy()
-    assert panel.recording is None
+    rec = blocker.args[0]
+    # the partial run stays replayable: it starts at x_T and stops before the last step
+    assert rec is panel.recording and rec.cancelled and 1 <= rec.steps[-1] < 2000
+    assert panel.time_slider.maximum() == len(rec) - 1
     assert not panel.cancel_btn.isEnabled() and panel.run_btn.isEnabled()
     assert panel.play_btn.isEnabled() and panel.time_slider.isEnabled()
-    np.testing.assert_allclose(panel.shown_points("a"), panel.x_T, atol=1e-6)   # the start
+    panel.time_slider.setValue(0)
+    np.testing.assert_allclose(panel.shown_points("a"), panel.x_T, atol=1e-5)   # the start
 
 
-def test_shutdown_during_a_run_leaves_no_thread(qtbot, make_panel):
+def test_shutdown_during_a_run_stops_the_job(qtbot, make_panel, context):
     panel = make_panel(n=50_000)
     _pick(panel.mode_combo, "reverse")
     panel.steps_spin.setValue(2000)
     panel.run()
     qtbot.wait(50)
     panel.shutdown()
-    thread = panel._runner._thread
-    qtbot.waitUntil(lambda: not thread.isRunning(), timeout=5000)
+    qtbot.waitUntil(lambda: not context.jobs.is_busy(panel.run_lane), timeout=5000)
+    assert not panel.is_busy()
+
+
+def test_run_is_disabled_with_a_reason_for_the_exact_marginal(make_panel):
+    panel = make_panel()
+    _pick(panel.mode_combo, "forward")
+    _pick(panel.forward_combo, "exact")
+    assert not panel.run_btn.isEnabled()
+    assert "slider" in panel.run_btn.toolTip() and "slider" in panel.controls.run_hint.text()
+    _pick(panel.forward_combo, "em")
+    assert panel.run_btn.isEnabled() and panel.controls.run_hint.text() == ""
 
 
 def test_mcmc_chains_move_onto_the_density(qtbot, make_panel):
@@ -267,7 +283,7 @@ def test_mcmc_chains_move_onto_the_density(qtbot, make_panel):
     start = panel.shown_points("a").copy()
     rec = _run(qtbot, panel)
     assert rec.kind == "mcmc"
-    assert 0.05 < rec.info["accept_rate"] < 0.95
+    assert 0.05 < rec.accept_rate < 0.95
     end = panel.shown_points("a")
     assert mix.log_prob(end).mean() > mix.log_prob(start).mean() + 1.0
     near, _ = _mode_fractions(end)
@@ -299,8 +315,8 @@ def test_drawing_becomes_the_data_set(qtbot, make_panel):
         qtbot.wait(20)                                   # pyqtgraph drops faster moves
         send(QEvent.Type.MouseMove, x, none, left)
     send(QEvent.Type.MouseButtonRelease, 2.0, left, none)
-    assert len(panel._drawn) >= 20                        # one point per drag event
-    drawn = np.asarray(panel._drawn)
+    assert len(panel.drawing.points) >= 20                        # one point per drag event
+    drawn = np.asarray(panel.drawing.points)
     assert drawn[:, 0].min() < -1.5 and drawn[:, 0].max() > 1.5
     np.testing.assert_allclose(drawn[:, 1], 1.0, atol=0.1)
     qtbot.mouseClick(panel.draw_btn, Qt.MouseButton.LeftButton)   # use the drawing
@@ -320,7 +336,7 @@ def test_session_state_round_trip(make_panel):
     a.arrows_check.setChecked(True)
     a.seed_spin.setValue(7)
     a.time_slider.setValue(33)
-    a._drawn = [(0.0, 1.0), (1.0, 1.0)]
+    a.drawing.points = [(0.0, 1.0), (1.0, 1.0)]
     state = a.to_state()
     b = make_panel()
     b.from_state(state)
@@ -413,6 +429,7 @@ def test_a_bundled_onnx_toy_model_drives_the_learned_score(qtbot, tmp_path, monk
         np.testing.assert_allclose(panel.plot_a.image_data, err)
     finally:
         panel.shutdown()
+        ctx.jobs.shutdown()   # the context owns the job threads
 
 
 def test_play_runs_the_slider_to_the_end_and_stops(qtbot, make_panel):
@@ -447,13 +464,13 @@ def test_a_network_trained_elsewhere_becomes_the_learned_score(qtbot, make_panel
 
     panel = make_panel(learned=False)
     _data(qtbot, panel, "moons")
-    assert panel._learned_model is None
+    assert panel.network.model is None
     model = OnnxDenoiser(resource("models", "toy2d_moons.onnx"), device="cpu")
     context.set_toy_model("spiral", model)  # another set: remembered, not shown
-    assert panel._learned_model is None
+    assert panel.network.model is None
     context.set_toy_model("moons", model)
-    assert panel._learned_model is model
+    assert panel.network.model is model
     assert panel.trained_network().path == model.path
     assert panel.save_net_btn.isEnabled()
     _data(qtbot, panel, "spiral")
-    assert panel._learned_model is model
+    assert panel.network.model is model

@@ -12,9 +12,7 @@ from PySide6.QtCore import Qt
 from diffview.core.mixtures import GaussianMixture
 from diffview.core.toy2d import toy_mixture
 from diffview.engine.analytic import AnalyticDenoiser
-from diffview.gui.panels import _sde2d_learned
-from diffview.gui.panels._sde2d_ui import TRAIN_JOB
-from diffview.gui.panels.sde2d import Sde2DPanel
+from diffview.gui.panels.sde2d import Sde2DPanel, network_box
 
 pytest.importorskip("torch")
 
@@ -47,7 +45,7 @@ def panel(qtbot, context):
     qtbot.addWidget(p)
     p.resize(1100, 700)
     p.n_spin.setValue(1500)
-    p.train_preset = dict(TINY)
+    p.network.train_preset = dict(TINY)
     qtbot.waitUntil(lambda: not p.learned_loading(), timeout=10_000)
     yield p
     p.shutdown()
@@ -98,11 +96,11 @@ def test_a_drawing_trains_a_network_that_samples_it(qtbot, panel):
 def test_training_a_built_in_set_replaces_its_network(qtbot, panel, tmp_path):
     _pick(panel.dataset_combo, "8gaussians")
     qtbot.waitUntil(lambda: not panel.learned_loading(), timeout=10_000)
-    bundled = panel._learned_model
+    bundled = panel.network.model
     before = _reverse(qtbot, panel, "learned")
     _pick(panel.mode_combo, "forward")
     _train(qtbot, panel, steps=30)
-    assert panel._learned_model is not bundled
+    assert panel.network.model is not bundled
     after = _reverse(qtbot, panel, "learned")
     assert np.abs(after - before).max() > 0.1          # the new score drives the run
     # it stays with the data set when the user looks elsewhere and comes back
@@ -110,7 +108,7 @@ def test_training_a_built_in_set_replaces_its_network(qtbot, panel, tmp_path):
     qtbot.waitUntil(lambda: not panel.learned_loading(), timeout=10_000)
     assert not panel.save_net_btn.isEnabled()
     _pick(panel.dataset_combo, "8gaussians")
-    assert panel._learned_model is panel.trained_network().model
+    assert panel.network.model is panel.trained_network().model
     assert panel.save_net_btn.isEnabled()
     out = tmp_path / "mine.onnx"
     assert panel.save_network(out)
@@ -125,7 +123,7 @@ def test_training_a_built_in_set_replaces_its_network(qtbot, panel, tmp_path):
 def test_stop_ends_training_and_keeps_the_old_network(qtbot, panel, how):
     _pick(panel.dataset_combo, "moons")
     qtbot.waitUntil(lambda: not panel.learned_loading(), timeout=10_000)
-    bundled = panel._learned_model
+    bundled = panel.network.model
     panel.train_steps_spin.setValue(50_000)
     panel.train_seconds_spin.setValue(600)
     qtbot.mouseClick(panel.train_btn, Qt.MouseButton.LeftButton)
@@ -136,16 +134,16 @@ def test_stop_ends_training_and_keeps_the_old_network(qtbot, panel, how):
         if how == "button":
             qtbot.mouseClick(panel.train_stop_btn, Qt.MouseButton.LeftButton)
         else:
-            panel.context.cancel_requested.emit(TRAIN_JOB)
+            panel.context.jobs.cancel_all()   # what the status bar's Cancel calls
     assert time.perf_counter() - t0 < 5.0            # one step, even on a loaded machine
     assert blocker.args == [False]
-    assert panel._learned_model is bundled
+    assert panel.network.model is bundled
     assert panel.trained_network() is None
     assert panel.train_btn.isEnabled() and not panel.train_stop_btn.isEnabled()
 
 
 def test_without_torch_train_explains_instead_of_failing(qtbot, panel, monkeypatch):
-    monkeypatch.setattr(_sde2d_learned, "torch_available", lambda: False)
+    monkeypatch.setattr(network_box, "torch_available", lambda: False)
     with qtbot.waitSignal(panel.context.error_raised, timeout=2000) as blocker:
         assert panel.start_training() is None
     title, message = blocker.args

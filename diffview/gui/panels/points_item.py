@@ -119,6 +119,11 @@ class PointsItem(pg.GraphicsObject):
         self._mask_source = None
         self.setData(self._xy)
 
+    @property
+    def size(self) -> float:
+        """Point size in pixels."""
+        return self._size
+
     def setSize(self, size: float) -> None:  # noqa: N802
         """Point size in pixels."""
         self._size = float(size)
