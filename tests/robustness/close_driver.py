@@ -53,7 +53,7 @@ def start_job(window, job: str, out: Path):
         panel.n_spin.setValue(50_000)
         panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("reverse"))
         panel.steps_spin.setValue(1000)
-        return _first_frame(panel._runner.frame_ready, panel.run)
+        return _first_frame(panel.live_frame, panel.run)
     if job == "gif":
         # A finished run, then its GIF export: close while the GIF is written.
         sampling.sampler_combo.setCurrentIndex(sampling.sampler_combo.findData("ddim"))

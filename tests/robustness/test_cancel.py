@@ -149,13 +149,19 @@ def test_cancel_2d_reverse_run(qtbot, context):
     panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("reverse"))
     panel.steps_spin.setValue(1000)
     frames = []
-    panel._runner.frame_ready.connect(lambda _rid, f: frames.append(f["k"]))
+    panel.live_frame.connect(lambda f: frames.append(f.step))
     try:
-        cancel_during(qtbot, Watch.of_runner(panel._runner), panel.run, panel.cancel_btn)
+        with qtbot.waitSignal(panel.live_frame, timeout=60000):
+            panel.run()
+        qtbot.wait(400)
+        assert panel.is_busy() and panel.cancel_btn.isEnabled()
+        with qtbot.waitSignal(panel.run_cancelled, timeout=TIMEOUT_MS):
+            qtbot.mouseClick(panel.cancel_btn, Qt.MouseButton.LeftButton)
         shown = len(frames)
         qtbot.waitUntil(lambda: panel.run_btn.isEnabled(), timeout=TIMEOUT_MS)
         qtbot.wait(300)
         assert len(frames) == shown  # nothing arrives after the cancel
         assert frames[-1] < 1000
+        assert panel.recording.cancelled    # the part done stays replayable
     finally:
         panel.shutdown()
