@@ -18,8 +18,8 @@ pytest.importorskip("torch")
 
 VP = {"name": "vp", "beta_min": 0.1, "beta_max": 20.0, "T": 1.0}
 # a small, quick network for tests (the app's preset is 128 x 3 with Fourier features)
-TINY = {"hidden": 32, "layers": 2, "fourier": 0, "batch_size": 128, "lr": 1e-2, "warmup": 10,
-        "ema": 0.9, "threads": 1}
+TINY = {"hidden": 32, "layers": 2, "fourier": 0, "batch": 128, "lr": 1e-2, "warmup": 10,
+        "ema": 0.9}
 
 
 def _shifted(name: str):

@@ -40,7 +40,6 @@ class LearnedNetworks(QObject):
         self._context = context
         self._lane = f"sde2d-model-{id(self)}"
         self._trained: dict[str, TrainedNetwork] = {}
-        self._dirs: list[Path] = []
         self._loading = False
         context.toy_model_changed.connect(self._on_external_model)
 
@@ -65,11 +64,9 @@ class LearnedNetworks(QObject):
     def loading(self) -> bool:
         return self._loading
 
-    def adopt(self, name: str, result: TrainedNetwork, workdir: Path | None = None) -> None:
+    def adopt(self, name: str, result: TrainedNetwork) -> None:
         """Make ``result`` the network of ``name``."""
         self._trained[name] = result
-        if workdir is not None:
-            self._dirs.append(workdir)
         self.model_ready.emit(name, result.model)
 
     def forget(self, name: str) -> None:
@@ -89,9 +86,6 @@ class LearnedNetworks(QObject):
 
     def shutdown(self) -> None:
         self._context.jobs.cancel(self._lane)
-        for d in self._dirs:
-            shutil.rmtree(d, ignore_errors=True)
-        self._dirs = []
 
     def _on_loaded(self, result) -> None:
         self._loading = False
@@ -105,7 +99,8 @@ class LearnedNetworks(QObject):
         self._loading = False
 
     def _on_external_model(self, name: str, model) -> None:
-        if name not in DATASET_LABELS or name == DRAWING:
+        known = self._trained.get(name)
+        if name not in DATASET_LABELS or name == DRAWING or (known and known.model is model):
             return
         info = getattr(model, "info", None)
         self.adopt(name, TrainedNetwork(

@@ -10,8 +10,6 @@ one loads) and tells the panel through signals.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -21,7 +19,7 @@ from diffview.gui.panels.sde2d.drawing import Drawing
 from diffview.gui.panels.sde2d.learned import LearnedNetworks
 from diffview.gui.panels.sde2d.plot import CloudPlot
 from diffview.gui.panels.sde2d.state import DATASET_LABELS, DRAWING, Sde2DState
-from diffview.gui.panels.sde2d.training import NetworkTrainer, torch_available, train_config
+from diffview.gui.panels.sde2d.training import NetworkTrainer, torch_available
 from diffview.runs.points2d import MAX_DRAWN_POINTS
 from diffview.training import TORCH_MISSING
 
@@ -208,7 +206,7 @@ class NetworkBox(QObject):
 
     # ---- training ----------------------------------------------------------------------------
     def start_training(self) -> int | None:
-        """Train the 2-D network on the current data as a Job; returns the request id."""
+        """Train the 2-D network on the current data (a child process); None: not started."""
         if not torch_available():
             self._context.report_error("Training needs torch", TORCH_MISSING)
             return None
@@ -222,12 +220,15 @@ class NetworkBox(QObject):
             return None
         points = np.asarray(mix.means, np.float32) if mix is not None else None
         jitter = float(np.sqrt(mix.covs[0, 0, 0])) if mix is not None else 0.0
-        source = "points:drawing" if mix is not None else f"toy:{name}"
-        config = train_config(source, steps, seconds, seed, self.train_preset)
-        self._workdir = Path(tempfile.mkdtemp(prefix="diffview-2d-"))
         self._training_for = (name, mix)
-        c.train_label.setText("Starting (torch loads on first use)…")
-        return self.trainer.start(config, self._workdir, points, jitter)
+        c.train_label.setText("Starting the training process (torch loads first)…")
+        try:
+            self.trainer.start(f"toy:{name}" if mix is None else "points:drawing", steps,
+                               seconds, seed, points, jitter, self.train_preset)
+        except OSError as exc:
+            self._context.report_error("Cannot start training", str(exc))
+            return None
+        return 0
 
     def _on_train_busy(self, busy: bool) -> None:
         c = self._c
@@ -237,12 +238,9 @@ class NetworkBox(QObject):
         c.draw_btn.setEnabled(not busy)
 
     def _on_train_frame(self, frame) -> None:
-        if frame.stage == "export":
-            self._c.train_label.setText(f"{frame.step:,} steps done; exporting to ONNX…")
-        else:
-            self._c.train_label.setText(
-                f"step {frame.step:,} / {frame.total:,}   loss {frame.loss:.3f}   "
-                f"{frame.elapsed:.0f} s (≤ {self._c.train_seconds_spin.value()} s)")
+        self._c.train_label.setText(
+            f"step {frame.step:,} / {frame.total:,}   loss {frame.loss_avg:.3f}   "
+            f"{frame.elapsed_s:.0f} s (≤ {self._c.train_seconds_spin.value()} s)")
 
     def _on_train_ended(self, result) -> None:
         if result is None:
@@ -257,7 +255,9 @@ class NetworkBox(QObject):
         if name == DRAWING and mix is not self.drawing.mixture:
             self._context.report_status("The drawing changed during training; result dropped.")
             return
-        self._learned.adopt(name, result, self._workdir)
+        self._learned.adopt(name, result)
+        if name != DRAWING:   # the other panels' 2-D network of this set, too
+            self._context.set_toy_model(name, result.model)
         if name == self._dataset and self._c.score_combo.currentData() == "exact":
             self._c.score_combo.setCurrentIndex(self._c.score_combo.findData("both"))
         self._c.save_net_btn.setEnabled(True)
