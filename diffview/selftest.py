@@ -7,6 +7,9 @@ Three checks, each printing one line:
 - ``window``: build the main window on Qt's offscreen platform, show it, and grab it to a pixmap
   that must be non-empty and not a single colour; the Qt platform plugins the app needs must be
   present;
+- ``kinds``: every other kind of bundled model samples a little through its own run: a
+  flow-matching velocity model (ODE), a cold-diffusion restoration model (Algorithm 2 from its
+  mixture start) and, when one is shipped, a class-conditional model with guidance;
 - ``train``: train a small 2-D point model for a few steps with torch, export it to ONNX and load
   it back through :class:`~diffview.engine.OnnxDenoiser`.
 
@@ -104,6 +107,51 @@ def check_model(device: str) -> str:
     shape = "x".join(map(str, want))
     return (f"{model.path.name} on {model.provider}, DDIM {SAMPLE_STEPS} steps, {shape}, "
             f"range [{float(x.min()):.2f}, {float(x.max()):.2f}]")
+
+
+def _finite(name: str, x, shape: tuple) -> None:
+    import numpy as np
+
+    if tuple(x.shape) != tuple(shape):
+        raise RuntimeError(f"{name}: samples have shape {tuple(x.shape)}, expected {shape}")
+    if not np.isfinite(x).all():
+        raise RuntimeError(f"{name}: {int(np.count_nonzero(~np.isfinite(x)))} values are NaN/inf")
+
+
+def check_kinds(device: str) -> str:
+    """Sample from each bundled model kind besides the default epsilon model."""
+    from diffview.engine import OnnxDenoiser
+    from diffview.paths import resource
+    from diffview.runs.base import run_to_end
+    from diffview.runs.cold import sample_cold_model
+    from diffview.runs.flow2d import sample_flow_model
+    from diffview.runs.sampling import SamplingSpec, run_sampling
+
+    done = []
+    path = resource("models", "toy2d_fm_moons.onnx")
+    model = OnnxDenoiser(path, device=device)
+    if model.info.prediction != "velocity":
+        raise RuntimeError(f"{path.name} does not say it predicts a velocity")
+    _finite(path.name, sample_flow_model(model, 64, n_steps=4), (64, 2))
+    done.append("velocity")
+    path = resource("models", "cold_blur.onnx")
+    model = OnnxDenoiser(path, device=device)
+    if model.info.prediction != "x0":
+        raise RuntimeError(f"{path.name} does not say it is a restoration model")
+    x = sample_cold_model(model, 2, seed=0, n_steps=5)
+    _finite(path.name, x, (2, *model.info.sample_shape))
+    done.append("restoration")
+    path = resource("models", "fashion_unet_cond.onnx")
+    if path.is_file():
+        model = OnnxDenoiser(path, device=device)
+        if not model.info.conditional:
+            raise RuntimeError(f"{path.name} has no class input")
+        spec = SamplingSpec(sampler="ddim", n_steps=5, batch=2, classes=(0, 1), guidance=2.0,
+                            keep=0)
+        _finite(path.name, run_to_end(run_sampling(spec, model)).final,
+                (2, *model.info.sample_shape))
+        done.append("conditional")
+    return ", ".join(done) + " models sampled"
 
 
 def _native_platform() -> str:
@@ -251,6 +299,7 @@ def check_train(device: str) -> str:
 
 CHECKS: dict[str, Callable[[str], str]] = {
     "model": check_model,
+    "kinds": check_kinds,
     "window": check_window,
     "train": check_train,
 }

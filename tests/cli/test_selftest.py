@@ -58,7 +58,7 @@ def test_self_test_from_source_reports_every_check(tmp_path):
     proc = run_self_test(tmp_path)
     lines = lines_by_check(proc.stdout)
     assert proc.stdout.splitlines()[0].startswith("diffview ") and "from source" in proc.stdout
-    assert set(lines) == {"model", "window", "train"}, proc.stdout + proc.stderr
+    assert set(lines) == {"model", "kinds", "window", "train"}, proc.stdout + proc.stderr
 
     from diffview.engine import default_model_path
 
@@ -204,3 +204,10 @@ def test_window_check_fails_when_a_panel_is_missing(tmp_path):
     n = len(PANEL_MODULES)
     assert line.startswith(f"FAIL window: RuntimeError: {n - 1} of {n} panels loaded; missing: "
                            "diffview.gui.panels.grid"), line
+
+
+def test_kinds_check_samples_every_bundled_model_kind(tmp_path):
+    proc = run_self_test(tmp_path, "--check", "kinds", "--device", "cpu")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = lines_by_check(proc.stdout)["kinds"]
+    assert OK.match(line) and "velocity, restoration" in line, line
