@@ -178,8 +178,9 @@ class CloudPlots(QWidget):
         self._b_shown = False
         root.addWidget(self.glw, 1)
         self.legend = QLabel(
-            f"{_swatch(PLOT_COLORS[0])} started at x₁ < 0 &nbsp; {_swatch(PLOT_COLORS[1])} "
+            f"{_swatch(PLOT_COLORS[0])} started at x₁ &lt; 0 &nbsp; {_swatch(PLOT_COLORS[1])} "
             f"started at x₁ > 0 &nbsp; {_swatch(PLOT_COLORS[4])} tracked particles")
+        self.legend.setWordWrap(True)
         self.legend.setToolTip("Each particle keeps the colour of the half-plane where its run "
                                "started, so you can watch the halves mix and separate.")
         root.addWidget(self.legend)
