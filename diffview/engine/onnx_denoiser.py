@@ -2,7 +2,11 @@
 
 The model contract (docs/models-and-data.md): two inputs, a float32 sample ``[B, C, H, W]`` or
 ``[B, D]`` and a timestep ``[B]`` (int64 index or float32 time), found by rank rather than by
-name; one float output with the sample's shape. Everything is checked when the model is
+name; one float output with the sample's shape. A class-conditional network (classifier-free
+guidance, docs/guidance.md) has a third input, int64 class labels ``[B]`` in
+``0 .. num_classes`` (``null_class``, usually ``num_classes``, meaning "no class"): of the two
+rank-1 inputs it is the one named like a label (``labels``, ``class_labels``, ``y``, ...), or
+else the int64 one beside a float32 time. Everything is checked when the model is
 loaded, including one probe inference on zeros, so that a bad file fails with a message at
 "Open model..." and not in the middle of a sampling run.
 
@@ -37,6 +41,9 @@ _FLOAT_TYPES = {
 }
 _TIME_TYPES = {"tensor(int64)": np.int64, "tensor(float)": np.float32}
 _DEFAULT_SDE = {"name": "vp", "beta_min": 0.1, "beta_max": 20.0, "T": 1.0}
+# Names that mark the class-label input of a conditional network (diffview's "labels",
+# diffusers' UNet2DModel "class_labels", the "y" of guided-diffusion and DiT).
+_LABEL_NAMES = ("label", "class", "cond", "y")
 
 # The load-time probe's budgets. A real network's probe (batch 2, or its fixed batch) takes
 # milliseconds on a CPU and a few seconds on a GPU's first call (kernel selection); 30 s is
@@ -113,6 +120,8 @@ class OnnxDenoiser:
         Why the provider differs from the request, or ``""``.
     input_names : tuple of (str, str)
         ``(sample_input, timestep_input)``.
+    label_input : str or None
+        The class-label input of a class-conditional network, else None.
     output_name : str
     metadata_warnings : list of str
         Missing or bad metadata, and what was used instead.
@@ -143,8 +152,9 @@ class OnnxDenoiser:
         self._session = session
         self.provider = provider
         self.provider_note = note
-        self._sample_arg, self._time_arg = self._find_inputs()
+        self._sample_arg, self._time_arg, self._label_arg = self._find_inputs()
         self.input_names = (self._sample_arg.name, self._time_arg.name)
+        self.label_input = None if self._label_arg is None else self._label_arg.name
         self._time_dtype = _TIME_TYPES[self._time_arg.type]
         self._output_arg = self._find_output()
         self.output_name = self._output_arg.name
@@ -190,20 +200,27 @@ class OnnxDenoiser:
         first = text.splitlines()[0] if text else type(exc).__name__
         return self._error(f"onnxruntime refused the model: {first}")
 
-    def _find_inputs(self) -> tuple[Any, Any]:
+    def _find_inputs(self) -> tuple[Any, Any, Any]:
         inputs = list(self._session.get_inputs())
         listing = ", ".join(_fmt_arg(a) for a in inputs) or "none"
-        expected = "a float32 sample [B, C, H, W] or [B, D] and a timestep [B] (int64 or float32)"
-        if len(inputs) != 2:
-            raise self._error(f"expected 2 inputs ({expected}), found {len(inputs)}: {listing}")
+        expected = ("a float32 sample [B, C, H, W] or [B, D], a timestep [B] (int64 or "
+                    "float32) and, for a class-conditional model, int64 class labels [B]")
+        if len(inputs) not in (2, 3):
+            raise self._error(f"expected 2 or 3 inputs ({expected}), found {len(inputs)}: "
+                              f"{listing}")
         ranks = [len(a.shape) if a.shape is not None else -1 for a in inputs]
         samples = [a for a, r in zip(inputs, ranks, strict=True) if r in (2, 4)]
         times = [a for a, r in zip(inputs, ranks, strict=True) if r == 1]
-        if len(samples) != 1 or len(times) != 1:
+        if len(samples) != 1 or len(times) != len(inputs) - 1:
+            third = " and rank 1 (class labels)" if len(inputs) == 3 else ""
             raise self._error(
-                f"expected inputs of rank 4 or 2 (sample) and rank 1 (timestep), found {listing}"
+                f"expected inputs of rank 4 or 2 (sample) and rank 1 (timestep){third}, "
+                f"found {listing}"
             )
         sample, time = samples[0], times[0]
+        label = None
+        if len(times) == 2:
+            time, label = self._split_time_label(times, listing)
         if sample.type != "tensor(float)":
             raise self._error(
                 f"expected a float32 sample input, found {sample.name!r} of type {sample.type}"
@@ -213,7 +230,33 @@ class OnnxDenoiser:
                 f"expected an int64 or float32 timestep input, found {time.name!r} "
                 f"of type {time.type}"
             )
-        return sample, time
+        if label is not None and label.type != "tensor(int64)":
+            raise self._error(
+                f"expected int64 class labels [B] as the third input, found {label.name!r} "
+                f"of type {label.type}"
+            )
+        return sample, time, label
+
+    def _split_time_label(self, pair: list, listing: str) -> tuple[Any, Any]:
+        """Which of two rank-1 inputs is the timestep and which the class labels: by name
+        (:data:`_LABEL_NAMES`), else by type (a float32 time beside an int64 label)."""
+        def label_like(a: Any) -> bool:
+            name = a.name.lower()
+            return name == "y" or any(k in name for k in _LABEL_NAMES[:3])
+
+        named = [a for a in pair if label_like(a)]
+        if len(named) == 1:
+            label = named[0]
+        else:
+            ints = [a for a in pair if a.type == "tensor(int64)"]
+            floats = [a for a in pair if a.type == "tensor(float)"]
+            if len(ints) != 1 or len(floats) != 1:
+                raise self._error(
+                    "cannot tell the timestep from the class-label input among the rank-1 "
+                    f"inputs ({listing}); name the label input 'labels' or 'class_labels'")
+            label = ints[0]
+        time = pair[0] if pair[1] is label else pair[1]
+        return time, label
 
     def _find_output(self) -> Any:
         outputs = list(self._session.get_outputs())
@@ -256,7 +299,50 @@ class OnnxDenoiser:
             warnings.append("metadata says continuous time but the timestep input is int64; "
                             "treating the timestep as an index")
             info = info.replace(time_kind="index", sde=None)
-        return info, warnings
+        return self._class_info(info, warnings), warnings
+
+    def _class_info(self, info: ModelInfo, warnings: list[str]) -> ModelInfo:
+        """Make ``info``'s classes fit the inputs: an unconditional graph has none; a label
+        input without ``num_classes`` metadata takes it from the graph's embedding table."""
+        if self._label_arg is None:
+            if info.num_classes:
+                warnings.append(f"metadata gives num_classes={info.num_classes} but the model "
+                                "has no class-label input; treating it as unconditional")
+                info = info.replace(num_classes=0, null_class=-1)
+            return info
+        if info.num_classes:
+            return info
+        rows = self._embedding_rows()
+        if rows is None or rows < 2:
+            raise self._error(
+                f"the model has a class-label input {self._label_arg.name!r} but no "
+                "diffview.num_classes metadata, and no embedding table to read the number of "
+                "classes from; add the metadata (docs/guidance.md)")
+        warnings.append(f"no num_classes metadata: the class embedding has {rows} rows, so "
+                        f"using num_classes={rows - 1} with the last label ({rows - 1}) as the "
+                        "null class")
+        return info.replace(num_classes=rows - 1, null_class=rows - 1)
+
+    def _embedding_rows(self) -> int | None:
+        """Rows of the embedding table the label input indexes (a ``Gather`` of an
+        initializer by the labels, or by a ``Cast`` of them), or None when there is none."""
+        try:
+            if self.path.stat().st_size > _INSPECT_MAX_BYTES:
+                return None
+            import onnx
+
+            graph = onnx.load(str(self.path), load_external_data=False).graph
+        except Exception:  # noqa: BLE001 - no onnx package, or a file only onnxruntime reads
+            return None
+        shapes = {init.name: list(init.dims) for init in graph.initializer}
+        names = {self._label_arg.name}
+        names |= {n.output[0] for n in graph.node
+                  if n.op_type == "Cast" and n.input and n.input[0] in names and n.output}
+        for node in graph.node:
+            if (node.op_type == "Gather" and len(node.input) == 2 and node.input[1] in names
+                    and len(shapes.get(node.input[0], ())) == 2):
+                return int(shapes[node.input[0]][0])
+        return None
 
     def _shape_problem(self, info: ModelInfo) -> str:
         """Why ``info`` does not fit the sample input, or ``""``."""
@@ -321,7 +407,7 @@ class OnnxDenoiser:
                 f"than the load budget of {_fmt_bytes(PROBE_MAX_BYTES)}; refusing to load it")
         x = np.zeros(shape, np.float32)
         t = np.full(batch, self._mid_time(), self._time_dtype)
-        out = self._timed_probe(x, t)
+        out = self._timed_probe(x, t, self._null_labels(batch))
         if out.dtype.kind != "f":
             raise self._error(f"expected a float output, found {out.dtype} on a probe input")
         if out.shape != x.shape:
@@ -332,7 +418,19 @@ class OnnxDenoiser:
             raise self._error("model returned non-finite values (NaN or inf) on a probe "
                               "input of zeros")
 
-    def _timed_probe(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    def _feeds(self, x: np.ndarray, t: np.ndarray, labels: np.ndarray | None) -> dict:
+        feeds = {self.input_names[0]: x, self.input_names[1]: t}
+        if self.label_input is not None:
+            feeds[self.label_input] = labels
+        return feeds
+
+    def _null_labels(self, batch: int) -> np.ndarray | None:
+        if self.label_input is None:
+            return None
+        return np.full(batch, self._info.null_class, np.int64)
+
+    def _timed_probe(self, x: np.ndarray, t: np.ndarray,
+                     labels: np.ndarray | None = None) -> np.ndarray:
         """``session.run`` on the probe, stopped by ``RunOptions.terminate`` when over time."""
         import onnxruntime
 
@@ -348,8 +446,7 @@ class OnnxDenoiser:
         timer.daemon = True
         timer.start()
         try:
-            return self._session.run([self.output_name], {self.input_names[0]: x,
-                                                          self.input_names[1]: t}, options)[0]
+            return self._session.run([self.output_name], self._feeds(x, t, labels), options)[0]
         except Exception as exc:  # onnxruntime's own exception types
             if expired.is_set():
                 raise self._error(
@@ -379,9 +476,13 @@ class OnnxDenoiser:
         problem = self._shape_problem(info)
         if problem:
             raise ValueError(f"{self.path}: {problem}")
+        if info.conditional != (self.label_input is not None):
+            raise ValueError(f"{self.path}: num_classes={info.num_classes} does not fit a model "
+                             + ("with" if self.label_input else "without") + " a label input")
         self._info = info
 
-    def predict_eps(self, x: np.ndarray, t: np.ndarray | float | int) -> np.ndarray:
+    def predict_eps(self, x: np.ndarray, t: np.ndarray | float | int,
+                    labels: np.ndarray | int | None = None) -> np.ndarray:
         """Predict epsilon for a batch.
 
         Parameters
@@ -391,6 +492,10 @@ class OnnxDenoiser:
         t : int, float or ndarray of shape (B,)
             Timestep indices ``0 .. T-1`` or SDE times; a scalar is used for the whole batch.
             Cast to the model's timestep type (int64 or float32).
+        labels : int or ndarray of shape (B,), optional
+            Class labels in ``0 .. info.num_classes`` (``info.null_class`` means "no class")
+            for a class-conditional model; None: the null class (the unconditional model).
+            An unconditional model takes none.
 
         Returns
         -------
@@ -399,7 +504,8 @@ class OnnxDenoiser:
         Raises
         ------
         ValueError
-            If ``x`` or ``t`` has the wrong shape, or an index is out of range.
+            If ``x``, ``t`` or ``labels`` has the wrong shape or type, an index or label is out
+            of range, or labels are given to an unconditional model.
         ModelError
             If the model fails or returns NaN or inf.
         """
@@ -410,7 +516,7 @@ class OnnxDenoiser:
                              f"(B, {', '.join(map(str, want))})")
         x = np.ascontiguousarray(x, dtype=np.float32)
         t = self._timesteps(t, x.shape[0])
-        out = self._run(x, t)
+        out = self._run(x, t, self._labels(labels, x.shape[0]))
         # One reduction instead of an elementwise mask: cheap, and any NaN/inf propagates.
         if not np.isfinite(out.sum(dtype=np.float64)):
             bad = int(np.count_nonzero(~np.isfinite(out)))
@@ -433,21 +539,47 @@ class OnnxDenoiser:
                                  f"found {t.min()}..{t.max()}")
         return np.ascontiguousarray(t, dtype=self._time_dtype)
 
-    def _run(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
-        feeds = self.input_names
+    def _labels(self, labels: Any, batch: int) -> np.ndarray | None:
+        name = self.path.name
+        if self.label_input is None:
+            if labels is not None:
+                raise ValueError(f"{name}: class labels were given, but the model is "
+                                 "unconditional (it has no class-label input)")
+            return None
+        if labels is None:
+            return self._null_labels(batch)
+        y = np.asarray(labels)
+        if y.dtype.kind not in "iu":
+            raise ValueError(f"{name}: class labels must be integers, found dtype {y.dtype}")
+        if y.ndim == 0:
+            y = np.broadcast_to(y, (batch,))
+        elif y.shape != (batch,):
+            raise ValueError(f"{name}: labels have shape {y.shape}, expected () or ({batch},)")
+        last = self._info.num_classes
+        if y.size and (y.min() < 0 or y.max() > last):
+            bad = int(y.min()) if y.min() < 0 else int(y.max())
+            raise ValueError(f"{name}: class label {bad} is out of range 0..{last} (classes "
+                             f"0..{last - 1} and the null class {self._info.null_class})")
+        return np.ascontiguousarray(y, dtype=np.int64)
+
+    def _run(self, x: np.ndarray, t: np.ndarray, labels: np.ndarray | None = None
+             ) -> np.ndarray:
         n = self.fixed_batch
         try:
             if n is None:
-                out = self._session.run([self.output_name], {feeds[0]: x, feeds[1]: t})[0]
+                out = self._session.run([self.output_name], self._feeds(x, t, labels))[0]
             else:
                 parts = []
                 for start in range(0, x.shape[0], n):
                     xs, ts = x[start:start + n], t[start:start + n]
+                    ys = None if labels is None else labels[start:start + n]
                     pad = n - xs.shape[0]
                     if pad:  # the last chunk of a fixed-batch model: pad, then drop the pad
                         xs = np.concatenate([xs, np.zeros((pad, *xs.shape[1:]), xs.dtype)])
                         ts = np.concatenate([ts, np.repeat(ts[-1:], pad)])
-                    y = self._session.run([self.output_name], {feeds[0]: xs, feeds[1]: ts})[0]
+                        if ys is not None:
+                            ys = np.concatenate([ys, np.repeat(ys[-1:], pad)])
+                    y = self._session.run([self.output_name], self._feeds(xs, ts, ys))[0]
                     parts.append(y[: n - pad])
                 out = np.concatenate(parts) if parts else np.zeros_like(x)
         except Exception as exc:  # onnxruntime's own exception types
@@ -481,6 +613,7 @@ class OnnxDenoiser:
             "outputs": [arg(a) for a in self._session.get_outputs()],
             "sample_input": self.input_names[0],
             "timestep_input": self.input_names[1],
+            "label_input": self.label_input,
             "output": self.output_name,
             "fixed_batch": self.fixed_batch,
             "info": self._info.to_dict(),

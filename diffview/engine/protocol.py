@@ -29,6 +29,10 @@ class Denoiser(Protocol):
     def predict_eps(self, x: np.ndarray, t: np.ndarray | float | int) -> np.ndarray:
         """Predict epsilon.
 
+        A class-conditional model (``info.conditional``) also takes ``labels``, int64 (B,)
+        in ``0 .. info.num_classes`` (``info.null_class``: unconditional), as a third argument
+        ``predict_eps(x, t, labels=None)``; None means the null class.
+
         Parameters
         ----------
         x : ndarray, shape (B, *info.sample_shape)

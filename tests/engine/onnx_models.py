@@ -109,3 +109,42 @@ def wrong_shape_symbolic_model() -> onnx.ModelProto:
               helper.make_tensor_value_info("t", TensorProto.INT64, ["B"])]
     outputs = [helper.make_tensor_value_info("eps", TensorProto.FLOAT, ["a", "b", "c", "d"])]
     return _model(nodes, inputs, outputs)  # opset 17: ReduceMean still takes axes as attribute
+
+
+def cond_eps_model(sample_dims=("B", 1, 4, 4), rows: int = 11, names=("x", "t", "labels"),
+                   time_type=TensorProto.INT64, label_type=TensorProto.INT64,
+                   info: ModelInfo | None = None, props=None) -> onnx.ModelProto:
+    """A class-conditional ``eps = 0.1 * x + t + 10 * labels``: the label's term is a ``Gather``
+    of an embedding table of ``rows`` rows (row r holds 10 r), as a real network's class
+    embedding; ``names`` are the sample, timestep and label input names."""
+    xn, tn, yn = names
+    rank = len(sample_dims)
+    label_in = yn
+    nodes = []
+    if label_type != TensorProto.INT64:  # a foreign float label input: cast before the Gather
+        nodes.append(helper.make_node("Cast", [yn], ["y64"], to=TensorProto.INT64))
+        label_in = "y64"
+    nodes += [
+        helper.make_node("Gather", ["table", label_in], ["ye"], axis=0),
+        helper.make_node("Cast", [tn], ["tf"], to=TensorProto.FLOAT),
+        helper.make_node("Reshape", ["tf", "tshape"], ["tb"]),
+        helper.make_node("Reshape", ["ye", "tshape"], ["yb"]),
+        helper.make_node("Mul", [xn, "scale"], ["xs"]),
+        helper.make_node("Add", ["xs", "tb"], ["xt"]),
+        helper.make_node("Add", ["xt", "yb"], ["eps"]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([-1] + [1] * (rank - 1), np.int64), "tshape"),
+        numpy_helper.from_array(np.array(0.1, np.float32), "scale"),
+        numpy_helper.from_array(10.0 * np.arange(rows, dtype=np.float32)[:, None], "table"),
+    ]
+    inputs = [helper.make_tensor_value_info(xn, TensorProto.FLOAT, list(sample_dims)),
+              helper.make_tensor_value_info(tn, time_type, ["B"]),
+              helper.make_tensor_value_info(yn, label_type, ["B"])]
+    outputs = [helper.make_tensor_value_info("eps", TensorProto.FLOAT, list(sample_dims))]
+    return _model(nodes, inputs, outputs, inits, info, props)
+
+
+def expected_cond_eps(x: np.ndarray, t, labels) -> np.ndarray:
+    labels = np.broadcast_to(np.asarray(labels, np.float32), (x.shape[0],))
+    return expected_eps(x, t) + 10.0 * labels.reshape((-1,) + (1,) * (x.ndim - 1))
