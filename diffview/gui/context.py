@@ -66,6 +66,8 @@ class AppContext(QObject):
     error_raised = Signal(str, str)
     job_progress = Signal(str, int, int)
     denoise_requested = Signal(object, int)
+    restore_requested = Signal(object)
+    """A ``gui.handover.DenoiseRequest`` with a cold degradation: "Restore from here"."""
     trajectory_requested = Signal(object)
     dataset_changed = Signal(object)
     cancel_requested = Signal(str)

@@ -1,5 +1,7 @@
 """What one panel hands another: "Denoise from here" and "Restore from here".
 
+"Restore from here" (a cold degradation) goes out as ``context.restore_requested(request)``.
+
 The forward panel emits ``context.denoise_requested(request, t_index)`` with a
 :class:`DenoiseRequest` (older code sent the bare x_t array; a receiver accepts both with
 :func:`as_request`).
@@ -32,6 +34,8 @@ class DenoiseRequest:
         degradation ("blur", "mask", "pixelate") to restore with a restoration model.
     note : str
         A remark for the status line (e.g. the image was resized for the model).
+    severity : float or None
+        For a cold degradation: how far it went, t / T in (0, 1].
     """
 
     x_t: np.ndarray
@@ -39,6 +43,7 @@ class DenoiseRequest:
     x0: np.ndarray | None = None
     degradation: str = "noise"
     note: str = ""
+    severity: float | None = None
 
 
 def as_request(payload, t_index: int) -> DenoiseRequest:

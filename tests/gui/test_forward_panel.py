@@ -113,7 +113,18 @@ def test_cold_degradations(panel, kind):
     expected = fwd.degrade(kind, panel.x0, 600, panel.schedule.T,
                            order=order if kind == "mask" else None)
     np.testing.assert_allclose(shown(panel), to_display(expected), atol=1e-6)
-    assert not panel.denoise_button.isEnabled()
+    assert panel.denoise_button.text() == "Restore from here"
+
+
+def test_restore_from_here_hands_the_degradation_to_the_cold_panel(qtbot, panel, context):
+    panel.corruption_combo.setCurrentIndex(panel.corruption_combo.findData("blur"))
+    panel.slider.setValue(250)
+    with qtbot.waitSignal(context.restore_requested) as got:
+        qtbot.mouseClick(panel.denoise_button, Qt.MouseButton.LeftButton)
+    request = got.args[0]
+    assert request.degradation == "blur" and request.severity == pytest.approx(0.25)
+    np.testing.assert_array_equal(request.x0, panel.x0)
+    np.testing.assert_allclose(request.x_t, fwd.degrade("blur", panel.x0, 250, 1000))
 
 
 def test_denoise_from_here_hands_over_x_t_and_index(qtbot, panel, context):

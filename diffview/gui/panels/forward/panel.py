@@ -209,8 +209,14 @@ class ForwardPanel(QWidget):
     def request_denoise(self) -> None:
         """Hand x_0, x_t and the timestep index to the sampling panel."""
         step = self.step
-        if self.corruption != "noise" or step == 0:
-            self.context.report_status("Denoise from here needs Gaussian noise and t ≥ 1.")
+        if step == 0:
+            self.context.report_status("Move t past 0 first: there is nothing to restore.")
+            return
+        if self.corruption != "noise":
+            # Restore from here: the cold-diffusion panel inverts the degradation.
+            self.context.restore_requested.emit(DenoiseRequest(
+                self.compute_xt(step), step, x0=self.x0.copy(), degradation=self.corruption,
+                severity=step / self.schedule.T))
             return
         info = getattr(self.context.image_model, "info", None)
         x_t, t_index, note = self.process_model.model_compatible_xt(step, info)
@@ -351,7 +357,12 @@ class ForwardPanel(QWidget):
     def _on_corruption_changed(self, _index: int) -> None:
         noise = self.corruption == "noise"
         self.process_combo.setEnabled(noise)
-        self.denoise_button.setEnabled(noise)
+        self.denoise_button.setText("Denoise from here" if noise else "Restore from here")
+        self.denoise_button.setToolTip(
+            "Send x_0 and t to the sampling panel, which draws x_t ~ q(x_t | x_0) for each "
+            "image of its batch and denoises them from step t" if noise else
+            "Send the degraded image to the cold-diffusion panel, which restores it without "
+            "noise with Algorithm 1 and Algorithm 2 side by side")
         self.renderer.forget_noise()
         self._plot_schedule()
         self._refresh()
