@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from diffview.core.guidance import guided
 from diffview.core.samplers import (
     CLIP_X0_DEFAULT,
     SAMPLER_LABELS,
@@ -338,18 +339,10 @@ def _network(model, spec: SamplingSpec, labels: np.ndarray | None,
     """``denoise(x, t) -> eps`` for the spec (labels, guidance) and its network calls per step."""
     if labels is None:
         return cancellable(model.predict_eps, token), 1
+    # Classifier-free guidance (core.guidance): conditional and null rows in one call.
     w = float(spec.guidance)
     predict = cancellable(model.predict_eps, token)
-    if w == 1.0:
-        return (lambda x, t: predict(x, t, labels)), 1
-    null = np.full_like(labels, model.info.null_class)
-
-    def guided(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-        eps_c = predict(x, t, labels)
-        eps_u = predict(x, t, null)
-        return eps_u + w * (eps_c - eps_u)
-
-    return guided, 2
+    return guided(predict, labels, model.info.null_class, w), 1 if w in (0.0, 1.0) else 2
 
 
 def _first_position(timesteps: np.ndarray, start_index: int | None) -> int:

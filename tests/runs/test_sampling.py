@@ -279,7 +279,8 @@ def test_class_labels_and_guidance_reach_a_conditional_model():
     np.testing.assert_array_equal(a.final, run(spec.replace(classes=None), same).final)
     model.labels.clear()
     g = run(spec.replace(classes=(1,), guidance=3.0), model)
-    assert g.nfe == 10 and {tuple(v) for v in model.labels} == {(1, 1, 1), (3, 3, 3)}
+    # one network call per step on the conditional rows, then the null rows (core.guidance)
+    assert g.nfe == 10 and {tuple(v) for v in model.labels} == {(1, 1, 1, 3, 3, 3)}
     # eps_u + w (eps_c - eps_u) with eps_c = 0.1 x + 0.1, eps_u = 0.1 x + 0.2, w = 3
     guided = FixedEps(model.info, lambda x: 0.1 * x + 0.2 + 3.0 * (0.1 - 0.2))
     np.testing.assert_allclose(g.final, run(spec.replace(classes=None), guided).final,
