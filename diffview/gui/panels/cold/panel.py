@@ -218,8 +218,9 @@ class ColdPanel(QWidget):
     def _on_side_frame(self, f) -> None:
         x0 = self.original()[0]
         self.view.show_tiles([x0, None, f.x1[0], f.x0_hat1[0], f.x2[0], f.x0_hat2[0]],
-                             ["x_0 (original)", "", f"Alg. 1: x at s = {f.next_s}", "Alg. 1: x̂₀",
-                              f"Alg. 2: x at s = {f.next_s}", "Alg. 2: x̂₀"])
+                             ["x_0 (original)", "", f"Alg. 1: x at s = {f.next_s}",
+                              "Alg. 1: R(x_s, s)", f"Alg. 2: x at s = {f.next_s}",
+                              "Alg. 2: R(x_s, s)"])
 
     def _on_side_done(self, out) -> None:
         t, x_t, r = out
@@ -251,7 +252,7 @@ class ColdPanel(QWidget):
         self.view.show_tiles([self.original()[0], x_t[0], r.naive.xs[k][0], hat1,
                               r.improved.xs[k][0], hat2],
                              ["x_0 (original)", f"degraded, t = {t}", f"Alg. 1: x at s = {s}",
-                              "Alg. 1: x̂₀", f"Alg. 2: x at s = {s}", "Alg. 2: x̂₀"])
+                              "Alg. 1: R(x_s, s)", f"Alg. 2: x at s = {s}", "Alg. 2: R(x_s, s)"])
         self.view.set_cursor(k)
 
     def run_hot_cold(self) -> None:
@@ -296,7 +297,7 @@ class ColdPanel(QWidget):
                                     error_title="Cannot generate", lane=self._lane("run")))
 
     def _on_gen_frame(self, f) -> None:
-        self.view.show_tiles([f.x, f.x0_hat], [f"x at s = {f.next_s}", "x̂₀"])
+        self.view.show_tiles([f.x, f.x0_hat], [f"x at s = {f.next_s}", "R(x_s, s) ≈ x_0"])
 
     def _on_generated(self, r) -> None:
         self._replay = None

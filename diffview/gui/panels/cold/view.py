@@ -23,6 +23,8 @@ class ColdView(pg.GraphicsLayoutWidget):
         for i in range(TILES):
             item, label, _ = make_image_view(top, "", 0, i)
             self.tiles.append((item, label))
+        top.layout.setRowStretchFactor(0, 10)
+        top.layout.setRowStretchFactor(1, 0)
         self.psnr_plot = self.addPlot(row=1, col=0, title="PSNR against the original")
         self.psnr_plot.setLabel("bottom", "restoration step")
         self.psnr_plot.setLabel("left", "PSNR (dB)")
