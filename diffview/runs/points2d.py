@@ -34,8 +34,8 @@ __all__ = [
     "ForwardSpec", "McmcSpec", "OverlayResult", "OverlaySpec", "PlotOverlay", "PlotRequest",
     "Recording", "ReverseSpec", "compute_overlays", "density_image", "exact_score",
     "grid_points", "learned_score", "mixture_from_drawing", "quiver_lines", "record_stride",
-    "run_forward", "run_mcmc", "run_overlays", "run_reverse", "score_error_image",
-    "thin_points",
+    "run_flow_compare", "run_forward", "run_mcmc", "run_overlays", "run_reverse",
+    "score_error_image", "thin_points",
 ]
 
 ScoreFn = Callable[[np.ndarray, float], np.ndarray]
@@ -156,6 +156,7 @@ class Recording:
         particles.
     trail_times : (n_done + 1,) times of the trail rows.
     accept_rate : MCMC only, the acceptance rate over the run (None otherwise).
+    straightness : flow runs only, series -> mean path length over chord length (1: straight).
     cancelled : True when the run was stopped before its last step.
     """
 
@@ -166,6 +167,7 @@ class Recording:
     trails: dict = field(default_factory=dict)
     trail_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
     accept_rate: float | None = None
+    straightness: dict = field(default_factory=dict)
     cancelled: bool = False
 
     def __len__(self) -> int:
@@ -518,3 +520,39 @@ def run_overlays(spec: OverlaySpec, mixture: GaussianMixture, sde: sde_mod.Linea
     check(token)
     return compute_overlays(spec, mixture, sde, scores)
     yield  # noqa: B901 - a run without frames
+
+
+def run_flow_compare(spec, token: CancelToken | None = None):
+    """The VP probability-flow ODE beside flow matching from the same noise
+    (:func:`diffview.runs.flow2d.run_flow_vs_diffusion`, exact fields, ``spec`` a
+    :class:`~diffview.runs.flow2d.CompareSpec`) as :class:`CloudFrame` s of series "vp" and
+    "fm" (frame ``time``: the VP SDE time; the flow's t runs alike from 1 to 0) and a
+    :class:`Recording` of kind "flow" with both paths' straightness."""
+    from diffview.runs.flow2d import run_flow_vs_diffusion
+
+    run = run_flow_vs_diffusion(spec, token=token)
+    idx = _trail_index(spec.n)
+    vp, fm = [], []
+    while True:
+        try:
+            f = next(run)
+        except StopIteration as stop:
+            res = stop.value
+            break
+        vp.append(f.vp_points[idx])
+        fm.append(f.fm_points[idx])
+        yield CloudFrame(step=f.step, total=f.total, time=float(f.vp_time),
+                         points={"vp": f.vp_points, "fm": f.fm_points},
+                         trails={"vp": np.asarray(vp, np.float32),
+                                 "fm": np.asarray(fm, np.float32)})
+    stride = record_stride(spec.n, len(res.vp_times) - 1, 2)
+    keep = sorted(set(range(0, len(res.vp_times), stride)) | {len(res.vp_times) - 1})
+    return Recording(
+        "flow", times=[float(res.vp_times[k]) for k in keep], steps=keep,
+        frames={"vp": [res.vp_path[k].astype(np.float32) for k in keep],
+                "fm": [res.fm_path[k].astype(np.float32) for k in keep]},
+        trails={"vp": res.vp_path[:, idx].astype(np.float32),
+                "fm": res.fm_path[:, idx].astype(np.float32)},
+        trail_times=np.asarray(res.vp_times),
+        straightness={"vp": res.vp_straightness, "fm": res.fm_straightness},
+        cancelled=res.cancelled)

@@ -474,3 +474,20 @@ def test_a_network_trained_elsewhere_becomes_the_learned_score(qtbot, make_panel
     assert panel.save_net_btn.isEnabled()
     _data(qtbot, panel, "spiral")
     assert panel.network.model is model
+
+
+def test_flow_matching_beside_vp_runs_side_by_side(qtbot, make_panel):
+    panel = make_panel(n=2000)
+    _pick(panel.dataset_combo, "8gaussians")
+    _pick(panel.process_combo, "flow")
+    panel.steps_spin.setValue(30)
+    assert panel.run_btn.isEnabled() and not panel.mode_combo.isEnabled()
+    assert panel.plot_b.plot.scene() is not None
+    rec = _run(qtbot, panel)
+    assert rec.kind == "flow" and set(rec.frames) == {"vp", "fm"}
+    near_a, _ = _mode_fractions(panel.shown_points("a"))
+    near_b, _ = _mode_fractions(panel.shown_points("b"))
+    assert near_a > 0.9 and near_b > 0.9
+    assert "straightness" in panel.info_label.text()
+    state = panel.state_dict()
+    assert state["process"] == "flow"

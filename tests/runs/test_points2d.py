@@ -141,3 +141,21 @@ def test_drawings_are_capped_and_bad_specs_named():
         ForwardSpec(n_steps=0)
     with pytest.raises(ValueError, match="x_T"):
         next(run_reverse(ReverseSpec(), np.zeros((5, 3)), {"exact": exact_score(MIX, None)}))
+
+
+def test_flow_compare_lands_both_processes_on_the_data():
+    from diffview.runs.flow2d import CompareSpec
+    from diffview.runs.points2d import run_flow_compare
+
+    frames = []
+    rec = run_to_end(run_flow_compare(CompareSpec("8gaussians", 2000, 0, "heun", 40)),
+                     frames.append)
+    assert [f.step for f in frames] == list(range(1, 41))
+    assert rec.kind == "flow" and set(rec.frames) == {"vp", "fm"} and rec.steps[-1] == 40
+    ref = MIX.sample(2000, np.random.default_rng(5))
+    floor = _sw(MIX.sample(2000, np.random.default_rng(6)), ref)
+    for name in ("vp", "fm"):
+        assert _sw(np.asarray(rec.frames[name][-1], np.float64), ref) < 3 * floor + 0.1
+    # both start from the same noise; a path is never shorter than its chord
+    np.testing.assert_array_equal(rec.frames["vp"][0], rec.frames["fm"][0])
+    assert all(1.0 - 1e-9 <= v < 5.0 for v in rec.straightness.values())

@@ -95,6 +95,7 @@ def info_text(scene: CloudScene, x: np.ndarray | None, live: bool,
               accept_rate: float | None) -> str:
     """The info lines under Run: data set, cloud moments, formula, what to press."""
     s = scene.state
+    rec = scene.recording
     lines = [f"{DATASET_LABELS[s.dataset]}, {x.shape[0] if x is not None else 0:,} points"]
     if x is not None and x.shape[0]:
         # column by column: numpy's axis-0 reductions of an (N, 2) array are ~10x slower
@@ -110,6 +111,12 @@ def info_text(scene: CloudScene, x: np.ndarray | None, live: bool,
     if s.mode == "forward":
         lines.append("x_t = m(t) x₀ + s(t) ε, ε ~ N(0, I)" if s.forward == "exact"
                      else "Euler-Maruyama: x += f dt + g √dt z")
+    if s.process == "flow":
+        lines.append("Same noise z: left the VP PF-ODE, right x_t = (1 − t) x₀ + t ε flow "
+                     "matching, Heun steps, exact fields.")
+        if rec is not None and rec.straightness:
+            lines.append(f"straightness (path / chord): VP {rec.straightness['vp']:.3f}, "
+                         f"FM {rec.straightness['fm']:.3f}")
     if accept_rate is not None:
         lines.append(f"acceptance rate {accept_rate:.2f}")
     rec = scene.recording

@@ -30,6 +30,7 @@ from diffview.gui.panels.sde2d.state import (
     DRAWING,
     FORWARD_METHODS,
     MODES,
+    PROCESSES,
     REVERSE_METHODS,
     SCORES,
     SDE_LABELS,
@@ -40,7 +41,7 @@ from diffview.gui.panels.sde2d.state import (
 __all__ = ["CONTROL_NAMES", "Sde2DControls", "combo", "set_item_enabled"]
 
 # the widgets a panel may offer as its own attributes (tests and the window drive them)
-CONTROL_NAMES = ("mode_combo", "dataset_combo", "sde_combo", "n_spin", "seed_spin",
+CONTROL_NAMES = ("process_combo", "mode_combo", "dataset_combo", "sde_combo", "n_spin", "seed_spin",
                  "steps_spin", "forward_combo", "reverse_combo", "score_combo",
                  "mcmc_step_spin", "view_combo", "arrows_check", "trails_check", "zoom_check",
                  "run_btn", "cancel_btn", "play_btn", "info_label", "draw_btn",
@@ -130,6 +131,10 @@ class Sde2DControls(QWidget):
         self.mcmc_step_spin.setSingleStep(0.05)
         self.mcmc_step_spin.setValue(0.3)
         self.mcmc_step_spin.setToolTip("Standard deviation of the Gaussian Metropolis proposal.")
+        self.process_combo = combo(PROCESSES, "Diffusion: the SDE and mode above. Flow "
+                                   "matching: the VP probability-flow ODE and the flow-matching "
+                                   "ODE from the same noise, both with exact fields (Run).")
+        mform.addRow("Process", self.process_combo)
         mform.addRow("Forward", self.forward_combo)
         mform.addRow("Reverse", self.reverse_combo)
         mform.addRow("Score", self.score_combo)
@@ -239,7 +244,8 @@ class Sde2DControls(QWidget):
         form_box.addWidget(train_box)
 
         form_box.addStretch(1)
-        self._combos = {"mode": self.mode_combo, "dataset": self.dataset_combo,
+        self._combos = {"process": self.process_combo, "mode": self.mode_combo,
+                        "dataset": self.dataset_combo,
                         "sde": self.sde_combo, "forward": self.forward_combo,
                         "reverse": self.reverse_combo, "score": self.score_combo,
                         "view": self.view_combo}
@@ -247,7 +253,8 @@ class Sde2DControls(QWidget):
                        "mcmc_step": self.mcmc_step_spin, "draw_std": self.draw_std_spin}
         self._checks = {"arrows": self.arrows_check, "trails": self.trails_check,
                         "zoom": self.zoom_check}
-        kinds = {"mode": "mode", "dataset": "dataset", "sde": "sde", "forward": "method",
+        kinds = {"process": "mode", "mode": "mode", "dataset": "dataset", "sde": "sde",
+                 "forward": "method",
                  "reverse": "method", "score": "method", "view": "view", "n": "samples",
                  "seed": "samples", "steps": "method", "mcmc_step": "method",
                  "arrows": "view", "trails": "view", "zoom": "zoom"}
@@ -288,13 +295,16 @@ class Sde2DControls(QWidget):
         box.setCurrentIndex(max(box.findData(value), 0))
         box.blockSignals(False)
 
-    def set_mode_enabled(self, mode: str, busy: bool, needs_run: bool) -> None:
-        """Enable what applies to ``mode``; say on Run why it is off."""
-        self.forward_combo.setEnabled(mode == "forward")
-        self.reverse_combo.setEnabled(mode == "reverse")
-        self.mcmc_step_spin.setEnabled(mode == "mcmc")
-        self.sde_combo.setEnabled(mode != "mcmc")
-        self.score_combo.setEnabled(mode != "mcmc")
+    def set_mode_enabled(self, mode: str, busy: bool, needs_run: bool,
+                         flow: bool = False) -> None:
+        """Enable what applies to ``mode`` (and the flow comparison); say on Run why it is
+        off."""
+        self.mode_combo.setEnabled(not flow)
+        self.forward_combo.setEnabled(mode == "forward" and not flow)
+        self.reverse_combo.setEnabled(mode == "reverse" and not flow)
+        self.mcmc_step_spin.setEnabled(mode == "mcmc" and not flow)
+        self.sde_combo.setEnabled(mode != "mcmc" and not flow)
+        self.score_combo.setEnabled(mode != "mcmc" and not flow)
         self.run_btn.setEnabled(needs_run and not busy)
         if busy:
             why = "A run is in progress: Cancel it or wait."

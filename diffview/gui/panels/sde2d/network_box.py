@@ -128,6 +128,9 @@ class NetworkBox(QObject):
                 c.pick("view", view)
 
     def plot_title(self, which: str, state: Sde2DState) -> str:
+        if state.process == "flow":
+            return ("VP probability-flow ODE (exact score)" if which == "a"
+                    else "flow matching (exact velocity)")
         learned = ("learned score (network trained here)"
                    if self._learned.trained(state.dataset) is not None
                    else "learned score (network)")

@@ -60,7 +60,7 @@ def overlay_work(scene: CloudScene, model, rect: tuple[float, float, float, floa
             else "error" if s.view == "error" and model is not None else "")
     plots = {}
     for which, series in zip("ab", scene.series(), strict=True):
-        if series is not None:
+        if series is not None and s.process != "flow":   # no flow overlays yet
             source = ("learned" if (which == "b" or s.score == "learned")
                       and s.mode != "mcmc" else "exact")
             plots[which] = PlotRequest(heat, source if s.arrows else None)

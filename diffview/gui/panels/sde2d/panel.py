@@ -212,8 +212,9 @@ class Sde2DPanel(QWidget):
 
     def update_enabled(self) -> None:
         s = self._state
-        self.controls.set_mode_enabled(s.mode, self.is_busy(), s.needs_run)
-        self.plots.show_b(s.score == "both" and s.mode != "mcmc")
+        flow = s.process == "flow"
+        self.controls.set_mode_enabled(s.mode, self.is_busy(), s.needs_run, flow)
+        self.plots.show_b(flow or (s.score == "both" and s.mode != "mcmc"))
         self.plot_a.set_title(self.network.plot_title("a", s))
         self.plot_b.set_title(self.network.plot_title("b", s))
 

@@ -8,10 +8,13 @@ from PySide6.QtCore import QObject, Signal
 
 from diffview.gui.jobs import Job
 from diffview.gui.panels.sde2d.scene import CloudScene
+from diffview.gui.panels.sde2d.state import FLOW_MAX_POINTS, FLOW_MAX_STEPS
+from diffview.runs.flow2d import CompareSpec
 from diffview.runs.points2d import (
     ForwardSpec,
     McmcSpec,
     ReverseSpec,
+    run_flow_compare,
     run_forward,
     run_mcmc,
     run_reverse,
@@ -56,7 +59,13 @@ class CloudRuns(QObject):
         if not s.needs_run:
             return None
         self.discard()
-        if s.mode == "forward":
+        if s.process == "flow":
+            fspec = CompareSpec(s.dataset, min(s.n, FLOW_MAX_POINTS), s.seed, "heun",
+                                min(s.steps, FLOW_MAX_STEPS))
+
+            def start(token):
+                return run_flow_compare(fspec, token)
+        elif s.mode == "forward":
             spec, x0 = ForwardSpec(s.sde, s.steps, s.seed), scene.x0
 
             def start(token):

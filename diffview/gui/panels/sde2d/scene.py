@@ -101,6 +101,8 @@ class CloudScene:
     def series(self) -> tuple[str, str | None]:
         """The series drawn on plot a and plot b (None: b hidden)."""
         s = self.state
+        if s.process == "flow":
+            return "vp", "fm"
         if s.mode != "reverse":
             return "cloud", ("cloud" if s.score == "both" and s.mode != "mcmc" else None)
         if s.score == "both":
@@ -109,7 +111,7 @@ class CloudScene:
 
     def start_cloud(self) -> np.ndarray:
         """Where the current mode's run starts."""
-        mode = self.state.mode
+        mode = "reverse" if self.state.process == "flow" else self.state.mode
         return self.x_T if mode == "reverse" else self.mcmc_x0 if mode == "mcmc" else self.x0
 
     def frame(self, index: int) -> ShownFrame:
@@ -119,6 +121,8 @@ class CloudScene:
         rec = self.recording
         if rec is None:
             start = self.start_cloud()
+            if self.state.process == "flow":
+                return ShownFrame(1.0, {"vp": start, "fm": start})
             if self.state.mode == "reverse":
                 return ShownFrame(float(self.sde.T), {"exact": start, "learned": start})
             return ShownFrame(0.0, {"cloud": start})

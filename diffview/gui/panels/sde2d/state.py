@@ -18,7 +18,8 @@ from typing import Any
 
 from diffview.runs.points2d import MAX_DRAWN_POINTS
 
-__all__ = ["DATASET_LABELS", "DRAWING", "EXACT_FRAMES", "FORWARD_METHODS", "MODES",
+__all__ = ["DATASET_LABELS", "DRAWING", "EXACT_FRAMES", "FLOW_MAX_POINTS", "FLOW_MAX_STEPS",
+           "FORWARD_METHODS", "MODES", "PROCESSES",
            "N_RANGE", "REVERSE_METHODS", "SCORES", "SDE_LABELS", "STEPS_RANGE", "Sde2DState",
            "VIEWS"]
 
@@ -37,6 +38,10 @@ SCORES = {"exact": "Exact score (mixture)", "learned": "Learned score (network)"
           "both": "Exact and learned, side by side"}
 VIEWS = {"points": "Points", "density": "Density p_t", "both": "Points + density",
          "error": "Points + score error |learned − exact|"}
+PROCESSES = {"diffusion": "Diffusion (the SDE above)",
+             "flow": "Flow matching beside the VP PF-ODE"}
+FLOW_MAX_STEPS, FLOW_MAX_POINTS = 200, 20_000
+"""A flow comparison keeps both whole paths: at most this many steps and points."""
 EXACT_FRAMES = 200
 """Scrub positions of the closed-form forward process (frames 0..EXACT_FRAMES)."""
 N_RANGE = (100, 200_000)
@@ -44,7 +49,7 @@ STEPS_RANGE = (5, 2000)
 MCMC_STEP_RANGE = (0.01, 5.0)
 DRAW_STD_RANGE = (0.03, 1.0)
 
-_CHOICES = {"mode": MODES, "dataset": DATASET_LABELS, "sde": SDE_LABELS,
+_CHOICES = {"process": PROCESSES, "mode": MODES, "dataset": DATASET_LABELS, "sde": SDE_LABELS,
             "forward": FORWARD_METHODS, "reverse": REVERSE_METHODS, "score": SCORES,
             "view": VIEWS}
 
@@ -55,6 +60,9 @@ class Sde2DState:
 
     Attributes
     ----------
+    process : str
+        "diffusion" (the SDE of ``sde`` in ``mode``) or "flow" (the VP probability-flow ODE
+        beside flow matching from the same noise, exact fields, Heun steps).
     mode, dataset, sde, forward, reverse, score, view : str
         Keys of :data:`MODES`, :data:`DATASET_LABELS`, :data:`SDE_LABELS`, ... .
     n, seed, steps : int
@@ -73,6 +81,7 @@ class Sde2DState:
         Whether the drawing is the "My drawing" data set.
     """
 
+    process: str = "diffusion"
     mode: str = "forward"
     dataset: str = "double_gaussian"
     sde: str = "vp"
@@ -95,7 +104,7 @@ class Sde2DState:
     @property
     def needs_run(self) -> bool:
         """Whether the frames come from a run (everything but the exact forward marginal)."""
-        return not (self.mode == "forward" and self.forward == "exact")
+        return self.process == "flow" or not (self.mode == "forward" and self.forward == "exact")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -132,6 +141,8 @@ class Sde2DState:
         v["drawn"] = _drawn(data.get("drawn", []))
         if v["dataset"] == DRAWING and not (v["drawing_used"] and v["drawn"]):
             raise ValueError("sde2d.dataset: 'drawing' needs drawn points and drawing_used")
+        if v["process"] == "flow" and v["dataset"] == DRAWING:
+            raise ValueError("sde2d.process: flow matching needs a built-in data set")
         state = cls(**v)
         last = EXACT_FRAMES if not state.needs_run else state.steps
         v["frame"] = _whole("frame", data.get("frame", 0), 0, last)
