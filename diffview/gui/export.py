@@ -1,12 +1,7 @@
-"""Exports of what the window shows: the view as PNG, a panel's animation as GIF or MP4.
+"""Animation files: frames ``(C, H, W)`` in [-1, 1] (C = 1 or 3) as a looping GIF or an MP4.
 
-:class:`ExportMixin` is part of :class:`~diffview.gui.main_window.MainWindow`; it expects the
-window's ``context``, ``panels``, ``_export_runner``, ``_last_dir``/``_remember_dir`` and
-``show_status``. Encoding runs on the export worker, never on the GUI thread.
-
-A panel that can be animated has ``animation_source()``: it returns, on the GUI thread, a
-function the worker calls for the frames, each ``(C, H, W)`` float in [-1, 1] (C = 1 or 3), or
-None when there is nothing to animate yet (then ``animation_hint`` says what to do).
+The window's :class:`~diffview.gui.window.export.AnimationExporter` calls these on the export
+worker, never on the GUI thread; every file is written atomically.
 
 MP4 is H.264 (yuv420p, the most widely playable kind) through PyAV, which wraps FFmpeg's
 libraries in-process: no ffmpeg executable to find, the same on every platform and in the
@@ -20,25 +15,26 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtWidgets import QFileDialog
 
-from diffview.fileio import atomic_path, write_via
+from diffview.fileio import atomic_path
 
-__all__ = ["ANIMATION_FORMATS", "EXPORT_JOB", "ExportMixin", "write_animation", "write_gif",
-           "write_mp4"]
+__all__ = ["ANIMATION_FORMATS", "write_animation", "write_gif", "write_mp4"]
 
-EXPORT_JOB = "Export animation"
 ANIMATION_FORMATS = {"gif": "GIF animation (*.gif)", "mp4": "MP4 video, H.264 (*.mp4)"}
-_NOTHING_TO_ANIMATE = "Run the sampler first: there is no run to export."
 
 
 def _to_rgb8(x: np.ndarray, min_side: int) -> np.ndarray:
-    """A (C, H, W) frame in [-1, 1] as uint8 (H, W) or (H, W, 3), small images enlarged by an
-    integer factor (nearest) so the shorter side is at least ``min_side``."""
-    from diffview.gui.panels import to_display
+    """A (C, H, W) float frame in [-1, 1], or an already rendered uint8 (H, W, 3) frame, as
+    uint8 (H, W) or (H, W, 3), small images enlarged by an integer factor (nearest) so the
+    shorter side is at least ``min_side``."""
+    from diffview.gui.imaging import to_display
 
-    u8 = np.clip((to_display(np.asarray(x, np.float32)) + 1.0) * 127.5, 0, 255)
-    u8 = u8.round().astype(np.uint8)
+    x = np.asarray(x)
+    if x.dtype == np.uint8 and x.ndim == 3 and x.shape[-1] == 3:
+        u8 = x
+    else:
+        u8 = np.clip((to_display(x.astype(np.float32)) + 1.0) * 127.5, 0, 255)
+        u8 = u8.round().astype(np.uint8)
     scale = max(1, -(-min_side // max(1, min(u8.shape[:2]))))  # ceiling division
     if scale > 1:
         u8 = np.repeat(np.repeat(u8, scale, axis=0), scale, axis=1)
@@ -163,75 +159,3 @@ def write_animation(frames, path: str | Path, fmt: str | None = None, **kw) -> P
     if fmt == "mp4":
         return write_mp4(frames, path, **kw)
     raise ValueError(f"unknown animation format {fmt!r}: use .gif or .mp4")
-
-
-class ExportMixin:
-    """File > Export actions of the main window."""
-
-    def export_png(self, path: str | Path) -> bool:
-        ok = write_via(path, lambda tmp: self.grab().save(tmp, "PNG"))
-        self.show_status(f"Saved {path}" if ok else f"Could not write {path}")
-        return ok
-
-    def ask_export_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export view as PNG", self._last_dir("export"),
-                                              "PNG images (*.png)")
-        if path:
-            if not path.lower().endswith(".png"):
-                path += ".png"
-            self._remember_dir("export", path)
-            if not self.export_png(path):
-                self.context.report_error("Export failed", f"Could not write {path}.")
-
-    def export_animation(self, panel_name: str, path: str | Path,
-                         fmt: str | None = None) -> int | None:
-        """Render a panel's animation to a GIF or MP4 (``fmt``, else the suffix of ``path``)
-        on the export worker; returns the request id, None when there is nothing to animate."""
-        fmt = (fmt or Path(path).suffix.lstrip(".")).lower()
-        if fmt not in ANIMATION_FORMATS:
-            self.context.report_error("Cannot export",
-                                      f"{path}: animations are written as .gif or .mp4.")
-            return None
-        panel = self.panels.get(panel_name)
-        source = getattr(panel, "animation_source", None)
-        frames_fn = source() if source is not None else None
-        if frames_fn is None:
-            self.context.report_error("Nothing to animate",
-                                      getattr(panel, "animation_hint", _NOTHING_TO_ANIMATE))
-            return None
-        path = Path(path)
-        self.context.report_progress(EXPORT_JOB, 0, 0)
-        self._export_path = path
-
-        def job(token):
-            return write_animation(frames_fn(), path, fmt, cancelled=lambda: token.cancelled)
-            yield  # noqa: B901 - a generator job without frames
-
-        return self._export_runner.start(job)
-
-    def export_gif(self, panel_name: str, path: str | Path) -> int | None:
-        return self.export_animation(panel_name, path, "gif")
-
-    def export_mp4(self, panel_name: str, path: str | Path) -> int | None:
-        return self.export_animation(panel_name, path, "mp4")
-
-    def ask_export_animation(self, panel_name: str) -> None:
-        """Ask for a file name; the chosen filter (GIF or MP4) decides a missing suffix."""
-        filters = list(ANIMATION_FORMATS.values())
-        path, chosen = QFileDialog.getSaveFileName(self, "Export animation",
-                                                   self._last_dir("export"), ";;".join(filters))
-        if not path:
-            return
-        fmt = Path(path).suffix.lstrip(".").lower()
-        if fmt not in ANIMATION_FORMATS:
-            fmt = next((k for k, v in ANIMATION_FORMATS.items() if v == chosen), "gif")
-            path += f".{fmt}"
-        self._remember_dir("export", path)
-        self.export_animation(panel_name, path, fmt)
-
-    def ask_export_gif(self, panel_name: str) -> None:
-        self.ask_export_animation(panel_name)
-
-    def _on_export_done(self, _rid: int, path) -> None:
-        self.context.report_progress(EXPORT_JOB, 1, 1)
-        self.show_status(f"Saved {path}")

@@ -51,7 +51,7 @@ def test_docks_menus_and_no_model_status(window):
     assert menus[:3] == ["&File", "&Run", "&View"]
     toggles = [a for a in window.view_menu.actions() if a.objectName().startswith("toggle_")]
     assert len(toggles) == len(window.docks)
-    for act in (window.act_open_model, window.act_run, window.act_cancel, window.act_export):
+    for act in map(window.action, ("open_model", "run", "cancel", "export")):
         assert act.toolTip() and not act.shortcut().isEmpty()
 
 
@@ -136,7 +136,7 @@ def test_progress_bar_and_cancel_for_a_run(qtbot, window):
     panel = window.panels["sampling"]
     panel.steps_spin.setValue(400)
     with qtbot.waitSignal(panel.frame_shown, timeout=10000):
-        window.act_run.trigger()
+        window.action("run").trigger()
     assert window.progress.isVisible() and window.cancel_button.isVisible()
     with qtbot.waitSignal(panel.run_cancelled, timeout=2000):
         qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
@@ -173,7 +173,7 @@ def test_session_round_trip(qtbot, window, tmp_path, tiny_model_path):
 
     other = make_window(qtbot)
     try:
-        with qtbot.waitSignal(other._model_runner.run_finished, timeout=20000):
+        with qtbot.waitSignal(other.loads.model_loaded, timeout=20000):
             other.open_session(path)
         assert other.context.model_path == window.context.model_path
         assert other.panels["forward"].step == 123
@@ -203,7 +203,7 @@ def test_denoise_from_here_crosses_panels(qtbot, window, tiny_model_path):
     sampling.steps_spin.setValue(20)
     sampling.batch_spin.setValue(1)
     with qtbot.waitSignal(sampling.run_completed, timeout=20000) as blocker:
-        window.act_denoise.trigger()
+        window.action("denoise").trigger()
     # the forward panel hands over x_0: the run starts from q(x_t | x_0) at the same t, with
     # the seeding rule's noise for image 0
     from diffview.core.forward import q_sample
@@ -225,7 +225,8 @@ def test_export_gifs(qtbot, window, tiny_model_path, tmp_path):
     from PIL import Image
 
     out = tmp_path / "forward.gif"
-    with qtbot.waitSignal(window._export_runner.run_finished, timeout=20000):
+    with qtbot.waitSignal(window.context.jobs.job_ended, timeout=20000,
+                          check_params_cb=lambda name, how: name == "Export animation"):
         window.export_gif("forward", out)
     with Image.open(out) as im:
         assert im.n_frames > 20 and min(im.size) >= 256
@@ -241,7 +242,8 @@ def test_export_gifs(qtbot, window, tiny_model_path, tmp_path):
     with qtbot.waitSignal(sampling.run_completed, timeout=20000):
         sampling.run()
     out = tmp_path / "run.gif"
-    with qtbot.waitSignal(window._export_runner.run_finished, timeout=20000):
+    with qtbot.waitSignal(window.context.jobs.job_ended, timeout=20000,
+                          check_params_cb=lambda name, how: name == "Export animation"):
         window.export_gif("sampling", out)
     with Image.open(out) as im:
         assert im.n_frames == 7  # the start and six steps
@@ -295,15 +297,15 @@ def test_progress_reports_are_coalesced_and_the_last_one_shown(qtbot, window):
     """A burst of per-step reports redraws the bar at most a few times, ending on the last."""
     changes = []
     window.progress.valueChanged.connect(changes.append)
-    ctx = window.context
+    ticket = window.context.jobs.track("Burst", cancel=lambda: None)
     for done in range(1, 41):
-        ctx.report_progress("Burst", done, 50)
+        ticket.progress(done, 50)
     assert window.progress.isVisible()
     assert changes == [1]  # the first report shows at once, the rest wait for the timer
     qtbot.waitUntil(lambda: window.progress.value() == 40, timeout=2000)
     assert len(changes) == 2
     assert window.progress.format() == "Burst %p%"
-    ctx.report_progress("Burst", 50, 50)
+    ticket.end()
     assert window.progress.isHidden()
 
 

@@ -37,7 +37,7 @@ def write_idx_folder(folder, n=16, size=8, seed=0):
 
 @pytest.fixture
 def dialog(qtbot):
-    from diffview.gui.settings_dialog import SettingsDialog
+    from diffview.gui.dialogs.settings import SettingsDialog
 
     dlg = SettingsDialog(Preferences(), tab="training")
     qtbot.addWidget(dlg)
@@ -185,7 +185,7 @@ def test_preview_interval_longer_than_the_run_is_refused(dialog):
 
 
 def test_model_tab_reads_metadata_off_the_gui_thread(qtbot, tiny_model_path, tmp_path):
-    from diffview.gui.settings_dialog import SettingsDialog
+    from diffview.gui.dialogs.settings import SettingsDialog
 
     dlg = SettingsDialog(Preferences(), default_model_path="/bundled/fashion_unet.onnx",
                          tab="model")
@@ -210,7 +210,7 @@ def test_model_tab_reads_metadata_off_the_gui_thread(qtbot, tiny_model_path, tmp
 
 
 def test_dialog_has_no_side_effects_and_save_and_train_is_reported(qtbot, context):
-    from diffview.gui.settings_dialog import SettingsDialog
+    from diffview.gui.dialogs.settings import SettingsDialog
 
     before = sorted(context.settings.allKeys())
     dlg = SettingsDialog(Preferences(), tab="inference")

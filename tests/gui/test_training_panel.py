@@ -140,10 +140,15 @@ def _train_and_check(qtbot, context, panel, sampling, tiny_denoiser, tmp_path):
 
 
 def make_fake_window(context, panels):
-    """Just enough of a main window for TrainingActions: menus, panels, context."""
+    """Just enough of a main window for TrainingActions: an action registry, panels, context."""
+    from PySide6.QtCore import Signal
     from PySide6.QtWidgets import QMainWindow
 
+    from diffview.gui.actions import ActionRegistry
+
     class FakeWindow(QMainWindow):
+        panel_added = Signal(str, object)
+
         def raise_panel(self, name):
             pass
 
@@ -151,22 +156,21 @@ def make_fake_window(context, panels):
             self.loaded.append(path)
 
     w = FakeWindow()
-    w.menuBar().addMenu("&File")
-    w.menuBar().addMenu("&Run")
+    w.action_registry = ActionRegistry(w)
     w.context, w.panels, w.loaded = context, panels, []
     return w
 
 
 def test_without_torch_train_explains_how_to_get_it(qtbot, context, monkeypatch):
-    from diffview.gui import training_actions
+    from diffview.gui.training import actions as training_actions
 
     monkeypatch.setattr(training_actions, "torch_available", lambda: False)
     window = make_fake_window(context, {})
     qtbot.addWidget(window)
     glue = training_actions.install_training(window)
-    menus = {a.text(): a.menu() for a in window.menuBar().actions()}
-    assert glue.act_train in menus["&Run"].actions()
-    assert glue.act_preferences in menus["&File"].actions()
+    reg = window.action_registry
+    assert glue.act_train in reg.menu("Run").actions()
+    assert glue.act_preferences in reg.menu("File").actions()
     assert not glue.act_preferences.shortcut().isEmpty()
     errors = []
     context.error_raised.connect(lambda t, m: errors.append((t, m)))
@@ -230,8 +234,9 @@ def test_progress_display_formats_time():
 
 def test_preferences_action_stores_and_applies_the_dialog_result(qtbot, context):
     from diffview.engine import default_model_path
-    from diffview.gui import training_actions
     from diffview.gui.preferences import InferencePrefs, load_preferences
+    from diffview.gui.training import actions as training_actions
+    from diffview.gui.window.loads import model_threads
 
     window = make_fake_window(context, {})
     qtbot.addWidget(window)
@@ -245,7 +250,7 @@ def test_preferences_action_stores_and_applies_the_dialog_result(qtbot, context)
     assert load_preferences(context.settings).inference == InferencePrefs("cpu", 2)
     assert context.device == "cpu"
     assert window.loaded == [default_model_path()]  # reloaded with the new provider
-    assert training_actions.model_threads(context) == 2
+    assert model_threads(context) == 2
     # a training-only change stores the options and reloads nothing
     glue.act_train.trigger()
     dlg = glue.dialog
@@ -267,8 +272,9 @@ def test_the_app_side_of_training_never_imports_torch():
     import subprocess
     import sys
 
-    modules = ["diffview.gui.preferences", "diffview.gui.settings_dialog",
-               "diffview.gui.training_actions", "diffview.gui.training_session",
+    modules = ["diffview.gui.preferences", "diffview.gui.dialogs.settings",
+               "diffview.gui.training.actions", "diffview.gui.training.session",
+               "diffview.gui.training.service",
                "diffview.gui.panels.training", "diffview.training.protocol",
                "diffview.training.config"]
     code = ("import importlib, json, sys\n"

@@ -401,27 +401,20 @@ def test_gif_export_on_a_full_disk_keeps_the_old_gif(tmp_path, monkeypatch):
 
 
 def test_session_save_into_a_folder_is_reported_not_raised(tmp_path):
-    from diffview.gui.session import SessionMixin
+    from diffview.gui.window.session import SessionService
 
-    class Window(SessionMixin):
-        panels: dict = {}
-
-        def __init__(self):
-            self.errors, self.status = [], []
-            self.context = type("Ctx", (), {"model_path": None, "device": "cpu",
-                                            "report_error": lambda _s, *a: self.errors.append(a)})()
-
-        def show_status(self, text):
-            self.status.append(text)
-
-    w = Window()
+    errors, status = [], []
+    context = type("Ctx", (), {"model_path": None, "device": "cpu",
+                               "report_error": lambda _s, *a: errors.append(a)})()
+    sessions = SessionService(context, {}, load_model=lambda path: None,
+                              show_status=status.append)
     folder = tmp_path / "s.diffview.json"
     folder.mkdir()
-    w.save_session(folder)
-    assert w.errors == [("Cannot save session",
-                         f"cannot write {folder}: it is a folder, not a file (EISDIR)")]
-    assert w.status == []
-    w.save_session(tmp_path / "ok.diffview.json")
+    assert not sessions.save(folder)
+    assert errors == [("Cannot save session",
+                       f"cannot write {folder}: it is a folder, not a file (EISDIR)")]
+    assert status == []
+    assert sessions.save(tmp_path / "ok.diffview.json")
     assert (tmp_path / "ok.diffview.json").read_text().startswith("{")
 
 

@@ -95,7 +95,8 @@ def test_bad_models_are_refused_and_the_current_one_kept(qtbot, window, tmp_path
         # nothing lost: the same model and status bar, no job left running
         assert window.context.image_model is good, kind
         assert window.model_label.text() == label, kind
-        qtbot.waitUntil(lambda: window.act_open_model.isEnabled() and window.progress.isHidden())
+        qtbot.waitUntil(lambda: (window.action("open_model").isEnabled()
+                                 and window.progress.isHidden()))
         window.close_error_boxes()
     # and the app still samples
     result = sample_once(qtbot, window)

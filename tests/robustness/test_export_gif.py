@@ -60,7 +60,8 @@ def test_failure_while_encoding_leaves_the_old_file(tmp_path, monkeypatch):
 def test_cancel_from_the_status_bar(qtbot, window, tmp_path):
     """Cancel in the status bar stops an export: no file, the progress bar goes away."""
     out = tmp_path / "forward.gif"
-    with qtbot.waitSignal(window._export_runner.run_cancelled, timeout=30000):
+    with qtbot.waitSignal(window.context.jobs.job_ended, timeout=30000,
+                          check_params_cb=lambda name, how: how == "cancelled"):
         window.export_gif("forward", out)
         window.cancel_jobs()
     qtbot.waitUntil(window.progress.isHidden, timeout=5000)

@@ -1,1 +1,1 @@
-"""Dialogs: forms that return a typed config, without side effects."""
+"""Dialogs of the app: Preferences (:mod:`.settings`)."""

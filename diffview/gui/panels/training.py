@@ -3,7 +3,7 @@
 The loss curve (every step, and its running average) updates live beside the samples the EMA
 weights drew every N steps; a slider moves through every preview kept so far and marks its step
 on the curve. Pause, resume, cancel and continue drive the training child process through a
-:class:`~diffview.gui.training_session.TrainingSession`.
+:class:`~diffview.gui.training.session.TrainingSession`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from diffview.gui.panels import X_LEVELS, mosaic, to_display
-from diffview.gui.training_session import TrainingSession
+from diffview.gui.training.session import TrainingSession
 
 __all__ = ["TrainingPanel", "fmt_duration"]
 

@@ -1,44 +1,63 @@
-"""Dock layout of the main window: the default arrangement, persistence and reset.
+"""The main window's docks: one per panel, the default arrangement, persistence and reset.
 
-:class:`LayoutMixin` is part of :class:`~diffview.gui.main_window.MainWindow`; it expects the
-window's ``context`` (for QSettings and the panels), ``panels``, ``docks``, ``_deferred``,
-``_closed`` and ``show_status``.
+:class:`DockLayout` needs a ``QMainWindow``, the context (for QSettings and to build panels as
+``cls(context, window)``) and a status callback; it owns ``panels`` and ``docks`` (by panel
+name) and emits ``panel_added`` when a panel deferred to after the first show is built.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QMainWindow, QScrollArea, QWidget
 
-__all__ = ["LAYOUT_VERSION", "LayoutMixin"]
+__all__ = ["LAYOUT_VERSION", "DockLayout"]
 
 log = logging.getLogger(__name__)
 
 LAYOUT_VERSION = 2  # bump when the default dock arrangement changes
+LEFT = ("forward", "sde2d", "randomwalk")
+RIGHT = ("sampling", "grid")
 
 
-class LayoutMixin:
-    """Docks for the panels, default arrangement, save/restore in QSettings, Reset layout."""
+class DockLayout(QObject):
+    """Docks of the panels in ``window``.
 
-    def _build_panels(self, classes, defer: tuple[str, ...] = ()) -> None:
-        """One dock per panel class; panels named in ``defer`` are built after the first show.
+    Signals
+    -------
+    panel_added(str, object)
+        Name and panel, when a deferred panel has been built.
+    """
 
-        A deferred panel's dock (and so the saved layout, the View menu and the tab) exists at
-        once; the panel itself is built on later turns of the event loop, one per turn, so
-        that the window appears sooner (see :meth:`_build_next_deferred`).
+    panel_added = Signal(str, object)
+
+    def __init__(self, window: QMainWindow, context, show_status: Callable[[str], None]):
+        super().__init__(window)
+        self.window = window
+        self.context = context
+        self.show_status = show_status
+        self.panels: dict[str, QWidget] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self._deferred: list[tuple[type, QScrollArea]] = []
+        self._default_state = QByteArray()
+        self.closed = False
+
+    def build(self, classes, defer: tuple[str, ...] = ()) -> None:
+        """One dock per panel class; panels named in ``defer`` are built after the first show,
+        one per turn of the event loop (their docks, the View menu and the tabs exist at once).
         """
         for cls in classes:
             name = cls.panel_name
             panel = None
             if name not in defer:
                 try:
-                    panel = cls(self.context, self)
+                    panel = cls(self.context, self.window)
                 except Exception:  # noqa: BLE001 - show the others
                     log.exception("panel %s failed to start", cls.__name__)
                     continue
-            dock = QDockWidget(cls.title, self)
+            dock = QDockWidget(cls.title, self.window)
             dock.setObjectName(f"dock_{name}")
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -61,12 +80,11 @@ class LayoutMixin:
             QTimer.singleShot(0, self._build_next_deferred)
 
     def _build_next_deferred(self) -> None:
-        """Build one deferred panel, then schedule the next (a failure leaves a note)."""
-        if self._closed or not self._deferred:
+        if self.closed or not self._deferred:
             return
         cls, scroll = self._deferred.pop(0)
         try:
-            panel = cls(self.context, self)
+            panel = cls(self.context, self.window)
         except Exception as exc:  # noqa: BLE001 - the other panels keep working
             log.exception("panel %s failed to start", cls.__name__)
             scroll.setWidget(QLabel(f"This panel failed to start: {exc}"))
@@ -78,24 +96,25 @@ class LayoutMixin:
             QTimer.singleShot(0, self._build_next_deferred)
 
     def deferred_pending(self) -> bool:
-        """Whether panels deferred by ``defer_hidden`` are still to be built."""
+        """Whether deferred panels are still to be built."""
         return bool(self._deferred)
 
     def _arrange_default(self) -> None:
-        """Left: forward (tabbed with 2-D and 1-D physics); right: sampling (tabbed with grid).
+        """Left: forward (tabbed with 2-D and 1-D physics); right: sampling (tabbed with grid
+        and the rest).
 
-        The arrangement is built in a hidden scratch window and applied here with
-        restoreState: tabifying docks of a window that has never been shown leaves a stray,
-        visible QTabBar behind (seen with Qt 6.11), while restoreState does not.
+        The arrangement is built in a hidden scratch window and applied with restoreState:
+        tabifying docks of a window that has never been shown leaves a stray, visible QTabBar
+        behind (seen with Qt 6.11), while restoreState does not.
         """
         for dock in self.docks.values():
-            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+            self.window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self._default_state = self._default_layout_state()
-        self.restoreState(self._default_state, LAYOUT_VERSION)
+        self.window.restoreState(self._default_state, LAYOUT_VERSION)
 
     def _default_layout_state(self) -> QByteArray:
         scratch = QMainWindow()
-        scratch.setDockOptions(self.dockOptions())
+        scratch.setDockOptions(self.window.dockOptions())
         scratch.resize(1280, 800)
         docks = {}
         for name in self.docks:
@@ -103,8 +122,8 @@ class LayoutMixin:
             dock.setObjectName(f"dock_{name}")
             dock.setWidget(QWidget())
             docks[name] = dock
-        left = [n for n in ("forward", "sde2d", "randomwalk") if n in docks]
-        right = [n for n in ("sampling", "grid") if n in docks]
+        left = [n for n in LEFT if n in docks]
+        right = [n for n in RIGHT if n in docks]
         others = [n for n in docks if n not in left + right]
         for group, area in ((left, Qt.DockWidgetArea.LeftDockWidgetArea),
                             (right + others, Qt.DockWidgetArea.RightDockWidgetArea)):
@@ -128,27 +147,27 @@ class LayoutMixin:
             dock.show()
             dock.raise_()
 
-    def save_layout(self) -> None:
+    def save(self) -> None:
         s = self.context.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        s.setValue("window/geometry", self.window.saveGeometry())
+        s.setValue("window/state", self.window.saveState(LAYOUT_VERSION))
         s.sync()
 
-    def restore_layout(self) -> bool:
+    def restore(self) -> bool:
         s = self.context.settings
         geometry = s.value("window/geometry")
         state = s.value("window/state")
         ok = False
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
+            self.window.restoreGeometry(geometry)
         if isinstance(state, QByteArray) and not state.isEmpty():
-            ok = self.restoreState(state, LAYOUT_VERSION)
+            ok = self.window.restoreState(state, LAYOUT_VERSION)
         return ok
 
-    def reset_layout(self) -> None:
+    def reset(self) -> None:
         for dock in self.docks.values():
             dock.setFloating(False)
-        self.restoreState(self._default_state, LAYOUT_VERSION)
+        self.window.restoreState(self._default_state, LAYOUT_VERSION)
         for dock in self.docks.values():
             dock.show()
         self.show_status("Layout reset")

@@ -38,7 +38,7 @@ from diffview.gui.preferences import (
     Preferences,
     training_problems,
 )
-from diffview.gui.training_form import TrainingForm, ValidatedField
+from diffview.gui.training.form import TrainingForm, ValidatedField
 from diffview.gui.workers import JobRunner, call_in_worker
 
 __all__ = ["SettingsDialog"]
