@@ -108,7 +108,7 @@ def info_text(scene: CloudScene, x: np.ndarray | None, live: bool,
         lines.append(f"p₀ = kernel density of {mix.n_components} Gaussians "
                      f"(σ = {float(np.sqrt(mix.covs[0, 0, 0])):.2g}): the exact score is "
                      "exact for this mixture.")
-    if s.mode == "forward":
+    if s.mode == "forward" and s.process != "flow":
         lines.append("x_t = m(t) x₀ + s(t) ε, ε ~ N(0, I)" if s.forward == "exact"
                      else "Euler-Maruyama: x += f dt + g √dt z")
     if s.process == "flow":

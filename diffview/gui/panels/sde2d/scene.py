@@ -135,6 +135,8 @@ class CloudScene:
     def groups(self, n: int) -> np.ndarray | None:
         """Colour of each particle: 1 where it started in the right half-plane (x_1 > 0)."""
         ref = self.start_cloud()
+        if self.state.process == "flow" and self.recording is not None:
+            ref = self.recording.frames["vp"][0]   # the run's own noise
         if ref.shape[0] != n:
             return None
         if ref is not self._group_ref:   # the same array each frame: PointsItem sorts it once

@@ -38,8 +38,7 @@ SCORES = {"exact": "Exact score (mixture)", "learned": "Learned score (network)"
           "both": "Exact and learned, side by side"}
 VIEWS = {"points": "Points", "density": "Density p_t", "both": "Points + density",
          "error": "Points + score error |learned − exact|"}
-PROCESSES = {"diffusion": "Diffusion (the SDE above)",
-             "flow": "Flow matching beside the VP PF-ODE"}
+PROCESSES = {"diffusion": "Diffusion (SDE above)", "flow": "Flow matching vs VP ODE"}
 FLOW_MAX_STEPS, FLOW_MAX_POINTS = 200, 20_000
 """A flow comparison keeps both whole paths: at most this many steps and points."""
 EXACT_FRAMES = 200
