@@ -7,10 +7,12 @@ import json
 import sys
 from typing import Any
 
+from diffview.cli.common import MODEL_HELP, ModelArgError, resolve_model_path
+
 
 def add_parser(subparsers: Any, help_text: str) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("info", help=help_text, description=help_text)
-    parser.add_argument("model", help="path of an .onnx epsilon network")
+    parser.add_argument("model", help=MODEL_HELP)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="execution provider to try (default: auto)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -85,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from diffview.engine.onnx_denoiser import OnnxDenoiser
 
     try:
-        model = OnnxDenoiser(args.model, device=args.device)
-    except ModelError as exc:
+        model = OnnxDenoiser(resolve_model_path(args.model), device=args.device)
+    except (ModelError, ModelArgError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     description = model.describe()

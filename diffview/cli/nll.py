@@ -76,14 +76,12 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _load_model(spec: str, device: str):
-    from diffview.engine import ModelError, OnnxDenoiser, default_model_path
+    from diffview.cli.common import ModelArgError, resolve_model_path
+    from diffview.engine import ModelError, OnnxDenoiser
 
-    path = default_model_path() if spec == "default" else Path(spec)
-    if spec == "default" and not path.exists():
-        raise CliError(f"the bundled model {path} is missing; pass --model PATH")
     try:
-        return OnnxDenoiser(path, device=device)
-    except ModelError as exc:
+        return OnnxDenoiser(resolve_model_path(spec), device=device)
+    except (ModelError, ModelArgError) as exc:
         raise CliError(str(exc)) from None
 
 

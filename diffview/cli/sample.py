@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from diffview.cli.common import MODEL_HELP, ProgressBar
 from diffview.fileio import OutputError, check_target, save_npy, save_png
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -34,8 +35,7 @@ def add_parser(subparsers, help_text: str) -> argparse.ArgumentParser:
         "sample", help=help_text, description=help_text,
         epilog="example: diffview sample --model default --sampler ddim --steps 50 --n 64 "
                "--seed 0 --out grid.png --npy samples.npy")
-    p.add_argument("--model", default="default",
-                   help="ONNX epsilon model, or 'default' for the bundled Fashion-MNIST model")
+    p.add_argument("--model", default="default", help=MODEL_HELP + " (default: default)")
     p.add_argument("--sampler", default=None, choices=SAMPLER_NAMES,
                    help="ddpm, ddim, dpm++2m for models of timestep indices (default ddim); "
                         "sde, ode, pc for continuous-time (SDE) models (default ode)")
@@ -66,7 +66,8 @@ def add_parser(subparsers, help_text: str) -> argparse.ArgumentParser:
                    help="a cold-diffusion restoration model (blur, pixelate) generates from its "
                         "start mixture with Algorithm 2 (improved) or 1 (naive) of Bansal et "
                         "al. 2022; see docs/cold-diffusion.md (default 2)")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (there is none anyway when stderr is not a terminal)")
     return p
 
 
@@ -127,14 +128,12 @@ def _check_memory(n: int, sample_shape) -> None:
 
 
 def _load_model(spec: str, device: str):
-    from diffview.engine import ModelError, OnnxDenoiser, default_model_path
+    from diffview.cli.common import ModelArgError, resolve_model_path
+    from diffview.engine import ModelError, OnnxDenoiser
 
-    path = default_model_path() if spec == "default" else Path(spec)
-    if spec == "default" and not path.exists():
-        raise CliError(f"the bundled model {path} is missing; pass --model PATH")
     try:
-        return OnnxDenoiser(path, device=device)
-    except ModelError as exc:
+        return OnnxDenoiser(resolve_model_path(spec), device=device)
+    except (ModelError, ModelArgError) as exc:
         raise CliError(str(exc)) from None
 
 
@@ -171,32 +170,32 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(f"--steps must be at most the model's T = {info.T}, found {args.steps}")
     _check_memory(args.n, info.sample_shape)
     t0 = time.perf_counter()
-    progress = None if args.quiet else _progress_printer(t0, args.n, args.batch)
+    bar = ProgressBar("sampling", enabled=False if args.quiet else None)
+    progress = _batch_progress(bar, args.n, args.batch) if bar.enabled else None
     try:
         clip = False if args.no_clip_x0 else (
             CLIP_X0_DEFAULT if args.clip_x0 is None else args.clip_x0)
         spec = SamplingSpec(sampler=args.sampler, n_steps=args.steps, eta=args.eta,
                             spacing=args.spacing, clip_x0=clip, seed=args.seed, batch=args.n)
-        if info.prediction == "velocity":  # a 2-D flow-matching model: runs/flow2d's ODE
-            from diffview.runs.flow2d import sample_flow_model
+        with bar:
+            if info.prediction == "velocity":  # a 2-D flow-matching model: runs/flow2d's ODE
+                from diffview.runs.flow2d import sample_flow_model
 
-            x = sample_flow_model(model, args.n, args.seed, args.steps, args.sampler)
-        elif info.prediction == "x0":  # a cold-diffusion restoration model: runs/cold.py
-            from diffview.runs.cold import sample_cold_model
+                x = sample_flow_model(model, args.n, args.seed, args.steps, args.sampler)
+            elif info.prediction == "x0":  # a cold-diffusion restoration model: runs/cold.py
+                from diffview.runs.cold import sample_cold_model
 
-            args.sampler = f"cold diffusion algorithm {args.cold_algorithm}"
-            x = sample_cold_model(model, args.n, args.seed, args.cold_algorithm, args.steps,
-                                  args.batch, progress)
-        else:
-            x = generate(model, spec, chunk=args.batch, progress=progress)
+                args.sampler = f"cold diffusion algorithm {args.cold_algorithm}"
+                x = sample_cold_model(model, args.n, args.seed, args.cold_algorithm,
+                                      args.steps, args.batch, progress)
+            else:
+                x = generate(model, spec, chunk=args.batch, progress=progress)
     except (ValueError, ModelError) as exc:
         raise CliError(str(exc)) from None
     except MemoryError:
         raise CliError(f"out of memory while sampling {args.n} samples in batches of "
                        f"{args.batch}; use a smaller --n or --batch") from None
     seconds = time.perf_counter() - t0
-    if not args.quiet:
-        print(file=sys.stderr)
     out = Path(args.out)
     if info.kind == "image":
         from diffview.core.data import to_uint8
@@ -217,20 +216,14 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_printer(t0: float, n: int, batch: int):
+def _batch_progress(bar: ProgressBar, n: int, batch: int):
+    """A ``progress(done, total)`` callback that shows the batch being sampled on ``bar``."""
     n_batches = -(-n // batch)
-    last = [0.0]
 
     def progress(done: int, total: int) -> None:
-        now = time.perf_counter()
-        if now - last[0] < 0.2 and done != total:
-            return
-        last[0] = now
-        per_batch = total // n_batches
+        per_batch = max(1, total // n_batches)
         b = min((done - 1) // per_batch + 1, n_batches)
-        step = done - (b - 1) * per_batch
-        print(f"\rsampling: batch {b}/{n_batches}, step {step}/{per_batch}, "
-              f"{now - t0:.1f} s", end="", file=sys.stderr, flush=True)
+        bar.update(done, total, status=f"batch {b}/{n_batches}")
 
     return progress
 
