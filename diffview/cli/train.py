@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+from diffview.cli.common import progress_enabled
+from diffview.paths import trained_model_path, user_models_dir, user_runs_dir
 from diffview.training import torch_available
 
 # Progress lines for the app at most this often (every step's loss still arrives, batched).
@@ -32,69 +34,78 @@ def add_parser(subparsers: argparse._SubParsersAction, help_text: str) -> argpar
     """Register the ``train`` subcommand."""
     p = subparsers.add_parser(
         "train", help=help_text, description=help_text,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_ConfigDefaultsFormatter)
     p.add_argument("--data", default=None,
                    help="IDX folder (e.g. fashion-mnist), image folder, or toy:NAME "
                         "(double_gaussian, moons, 8gaussians, spiral, checkerboard, rings); "
                         "with --resume, default: the checkpoint's own")
     p.add_argument("--out", default=None,
-                   help="ONNX file to export the EMA weights to at the end (none: no export)")
+                   help="ONNX file to export the EMA weights to at the end (default: "
+                        f"{user_models_dir()}/<data>-<steps>steps-<date>.onnx)")
+    p.add_argument("--no-export", action="store_true", help="keep the checkpoint only")
     p.add_argument("--run-dir", default=None,
-                   help="folder for checkpoint.pt (default: runs/<data name>)")
+                   help=f"folder for checkpoint.pt (default: {user_runs_dir()}/<data name>)")
     p.add_argument("--resume", default=None, metavar="CKPT",
                    help="continue from this checkpoint (its options are used unless given here)")
-    p.add_argument("--steps", type=int, default=None, help="total optimiser steps [5000]")
-    p.add_argument("--batch", type=int, default=None, help="batch size [64]")
-    p.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate [1e-3]")
-    p.add_argument("--warmup", type=int, default=None, help="linear warm-up steps [200]")
+    p.add_argument("--steps", type=int, default=None, help="total optimiser steps")
+    p.add_argument("--batch", type=int, default=None, help="batch size")
+    p.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate")
+    p.add_argument("--warmup", type=int, default=None, help="linear warm-up steps")
     p.add_argument("--lr-schedule", choices=("cosine", "constant"), default=None,
-                   help="learning-rate decay after warm-up [cosine]")
+                   help="learning-rate decay after warm-up")
     p.add_argument("--min-lr-ratio", type=float, default=None,
-                   help="final lr / peak lr of the cosine schedule [0.02]")
-    p.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay [0]")
-    p.add_argument("--grad-clip", type=float, default=None, help="gradient-norm clip, 0 = off [1]")
-    p.add_argument("--ema", type=float, default=None, help="EMA decay of the weights [0.999]")
+                   help="final lr / peak lr of the cosine schedule")
+    p.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay")
+    p.add_argument("--grad-clip", type=float, default=None, help="gradient-norm clip, 0 = off")
+    p.add_argument("--ema", type=float, default=None, help="EMA decay of the weights")
     p.add_argument("--widths", type=_int_tuple, default=None,
-                   help="UNet channels per level, e.g. 32,64,128 [16,32,96]")
+                   help="UNet channels per level, e.g. 32,64,128")
     p.add_argument("--blocks", type=_int_tuple, default=None,
-                   help="UNet ResBlocks per level, e.g. 1,1,1 [1,1,1]")
+                   help="UNet ResBlocks per level, e.g. 1,1,1")
     p.add_argument("--no-attention", action="store_true", default=None,
                    help="leave out self-attention at the lowest resolution")
-    p.add_argument("--hidden", type=int, default=None, help="MLP width for points [128]")
-    p.add_argument("--layers", type=int, default=None, help="MLP hidden layers for points [3]")
+    p.add_argument("--hidden", type=int, default=None, help="MLP width for points")
+    p.add_argument("--layers", type=int, default=None, help="MLP hidden layers for points")
     p.add_argument("--fourier", type=int, default=None,
-                   help="octaves of sin/cos features of the points, 0 = raw input [6]")
+                   help="octaves of sin/cos features of the points, 0 = raw input")
     p.add_argument("--schedule", default=None,
-                   help="noise schedule of image models: linear, cosine, sigmoid, quadratic "
-                        "[linear]")
-    p.add_argument("--T", type=int, default=None, dest="T", help="diffusion steps [1000]")
-    p.add_argument("--beta-min", type=float, default=None, help="VP SDE beta_min (points) [0.1]")
-    p.add_argument("--beta-max", type=float, default=None, help="VP SDE beta_max (points) [20]")
+                   help="noise schedule of image models: linear, cosine, sigmoid, quadratic")
+    p.add_argument("--T", type=int, default=None, dest="T", help="diffusion steps")
+    p.add_argument("--beta-min", type=float, default=None, help="VP SDE beta_min (points)")
+    p.add_argument("--beta-max", type=float, default=None, help="VP SDE beta_max (points)")
     p.add_argument("--image-size", type=int, default=None,
                    help="resize images to this square size (divisible by 4)")
     p.add_argument("--channels", type=int, default=None, choices=(1, 3),
                    help="convert images to this many channels")
-    p.add_argument("--seed", type=int, default=None, help="random seed [0]")
-    p.add_argument("--threads", type=int, default=None, help="torch threads [1]")
+    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--checkpoint-every", type=int, default=None,
-                   help="steps between checkpoints, 0 = only at the end [500]")
+                   help="steps between checkpoints, 0 = only at the end")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="time budget: stop cleanly (with a checkpoint) when spent; the lr "
                         "schedule then follows time or steps, whichever is further along")
     p.add_argument("--preview-every", type=int, default=None,
-                   help="draw a small preview every N steps (0 = never) [0]")
+                   help="draw a small preview every N steps (0 = never)")
     p.add_argument("--cold", choices=("blur", "mask", "pixelate"), default=None,
                    help="train a cold-diffusion restoration network R(x_t, t) ~ x_0 for this "
                         "degradation (L1 on x_0; --T defaults to 50, 50, 27 steps); see "
                         "docs/cold-diffusion.md")
     p.add_argument("--objective", choices=("eps", "fm"), default=None,
                    help="eps: denoising; fm: flow matching of 2-D points (a velocity "
-                        "network, see docs/flow-matching.md) [eps]")
+                        "network, see docs/flow-matching.md)")
     p.add_argument("--coupling", choices=("independent", "ot"), default=None,
                    help="flow matching: pair data and noise independently or by minibatch "
-                        "optimal transport [independent]")
+                        "optimal transport")
     p.add_argument("--reflow", type=int, default=None, metavar="K",
-                   help="flow matching: K reflow rounds after the first flow, --steps each [0]")
+                   help="flow matching: K reflow rounds after the first flow, --steps each")
+    p.add_argument("--conditional", action="store_true",
+                   help="train a class-conditional image network for classifier-free guidance "
+                        "(labels from the data; a null class for unconditional)")
+    p.add_argument("--p-uncond", type=float, default=None, metavar="P",
+                   help="with --conditional: probability a label is dropped to the null class")
+    p.add_argument("--init-from", default=None, metavar="CKPT",
+                   help="start from this checkpoint's EMA weights (fine-tuning; an "
+                        "unconditional checkpoint can start a --conditional network)")
     p.add_argument("--export-only", action="store_true",
                    help="do not train: export the checkpoint given by --resume to --out")
     p.add_argument("--raw-weights", action="store_true",
@@ -104,7 +115,9 @@ def add_parser(subparsers: argparse._SubParsersAction, help_text: str) -> argpar
                         "ceil(epochs * images / batch) once the data is read")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
                    help="where torch trains; cuda fails with a message when unusable")
-    p.add_argument("--log-every", type=int, default=10, help="steps between progress lines")
+    p.add_argument("--log-every", type=int, default=None, metavar="N",
+                   help="print a plain progress line every N steps, also when the output is "
+                        "not a terminal (default: a progress bar on a terminal, else none)")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.add_argument("--progress-json", action="store_true",
                    help="machine-readable progress: one JSON event per line on stdout, "
@@ -113,6 +126,39 @@ def add_parser(subparsers: argparse._SubParsersAction, help_text: str) -> argpar
                    help="read pause/resume/stop lines from stdin; end of input stops the run "
                         "with a checkpoint")
     return p
+
+
+class _ConfigDefaultsFormatter(argparse.HelpFormatter):
+    """Help that states each option's real default once: the :class:`TrainConfig` field's for
+    the training options (their argparse default is None so that ``--resume`` can tell a given
+    option from an absent one), else the argparse default when it is a value."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default:" in text or action.default is argparse.SUPPRESS:
+            return text
+        value = config_default(action.dest)
+        if value is None and action.default not in (None, False, True):
+            value = action.default
+        return text if value is None else f"{text} (default: {_show(value)})"
+
+
+def config_default(dest: str):
+    """The :class:`TrainConfig` default behind option ``dest``, or None when it has none."""
+    from diffview.training.config import TrainConfig
+
+    field_name = _OPTION_NAMES.get(dest)
+    if field_name is None:
+        return None
+    return TrainConfig.__dataclass_fields__[field_name].default
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return format(value, "g")
+    return str(value)
 
 
 _OPTION_NAMES = {
@@ -125,7 +171,8 @@ _OPTION_NAMES = {
     "image_size": "image_size", "channels": "channels", "seed": "seed", "threads": "threads",
     "checkpoint_every": "checkpoint_every", "max_minutes": "max_minutes",
     "objective": "objective", "coupling": "coupling", "reflow": "reflow",
-    "preview_every": "preview_every", "cold": "cold",
+    "preview_every": "preview_every", "cold": "cold", "p_uncond": "p_uncond",
+    "init_from": "init_from",
 }
 
 
@@ -158,19 +205,18 @@ def _fmt_time(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
-def _bar(frac: float, width: int = 24) -> str:
-    n = int(round(max(0.0, min(1.0, frac)) * width))
-    return "#" * n + "-" * (width - n)
-
-
 class _Reporter:
     """Prints progress for people, or protocol lines (:mod:`diffview.training.protocol`) for
     the app. Thread-safe: the stdin reader acknowledges commands from its own thread."""
 
-    def __init__(self, json_mode: bool, quiet: bool, log_every: int) -> None:
+    def __init__(self, json_mode: bool, quiet: bool, log_every: int | None) -> None:
         self.json = json_mode
         self.quiet = quiet
-        self.log_every = max(1, log_every)
+        self.log_every = None if log_every is None else max(1, log_every)
+        # A progress bar only on a terminal and when no plain lines were asked for.
+        self._bar = None
+        self._want_bar = (not json_mode and not quiet and log_every is None
+                          and progress_enabled(sys.stderr))
         self._lock = threading.Lock()
         self._steps: list[int] = []
         self._losses: list[float] = []
@@ -194,11 +240,27 @@ class _Reporter:
         print(f"diffview train: {message}", file=sys.stderr, flush=True)
         self.event("error", stage=stage, message=message)
 
+    def close(self) -> None:
+        """End the progress bar (it leaves no trace; the summary line follows)."""
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
     def progress(self, rec) -> None:
         if not self.json:
-            if not self.quiet and (rec.step % self.log_every == 0 or rec.done):
-                frac = rec.step / rec.total_steps
-                print(f"[{_bar(frac)}] {rec.step}/{rec.total_steps} loss {rec.loss:.4f} "
+            if self._want_bar:
+                if self._bar is None:
+                    from diffview.cli.common import ProgressBar
+
+                    self._bar = ProgressBar("training", enabled=True).__enter__()
+                self._bar.update(rec.step, rec.total_steps,
+                                 status=f"loss {rec.loss_avg:.4f} lr {rec.lr:.2e} "
+                                        f"{rec.samples_per_s:.0f} samples/s")
+                if rec.done:
+                    self.close()
+            elif (not self.quiet and self.log_every is not None
+                  and (rec.step % self.log_every == 0 or rec.done)):
+                print(f"[step {rec.step}/{rec.total_steps}] loss {rec.loss:.4f} "
                       f"(avg {rec.loss_avg:.4f}) lr {rec.lr:.2e} {rec.samples_per_s:.0f} "
                       f"samples/s elapsed {_fmt_time(rec.elapsed_s)} eta {_fmt_time(rec.eta_s)}"
                       + (f" ckpt {rec.checkpoint}" if rec.checkpoint else ""), flush=True)
@@ -380,18 +442,25 @@ def _run(args: argparse.Namespace) -> int:
         rep.error("config", str(exc))
         return 2
     if args.export_only:
-        if not (args.resume and args.out):
-            rep.error("config", "--export-only needs --resume CKPT and --out FILE.onnx")
+        if not args.resume:
+            rep.error("config", "--export-only needs --resume CKPT (and --out FILE.onnx, "
+                                f"default: a new file in {user_models_dir()})")
             return 2
+        if not args.out:
+            args.out = str(trained_model_path(config.data, resume_step))
         try:
             _check_outputs(None, args.out, False)
         except OSError as exc:
             rep.error("export", str(exc))
             return 1
         return _export(args.resume, args.out, not args.raw_weights, rep)
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / _slug(config.data)
+    run_dir = Path(args.run_dir) if args.run_dir else user_runs_dir() / _slug(config.data)
     try:  # a read-only or missing output folder fails now, not after the whole run
         _check_outputs(run_dir, args.out, args.progress_json)
+        if not args.out and not args.no_export:
+            from diffview.fileio import check_writable
+
+            check_writable(user_models_dir(), create=True)
     except OSError as exc:
         rep.error("config", str(exc))
         return 1
@@ -414,6 +483,14 @@ def _run(args: argparse.Namespace) -> int:
     try:
         rep.event("status", message=f"loading {config.data}")
         data = load_training_data(config.data, config.image_size, config.channels)
+        if args.conditional and not config.num_classes:
+            from diffview.training.cond import data_num_classes
+
+            try:
+                n_classes = data_num_classes(data.labels, data.class_names)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            config = dataclasses.replace(config, num_classes=n_classes)
         if args.epochs is not None and data.images is not None:
             steps = max(1, math.ceil(args.epochs * data.images.shape[0] / config.batch_size))
             config = dataclasses.replace(config, steps=steps)
@@ -458,6 +535,7 @@ def _run(args: argparse.Namespace) -> int:
             return 1
         raise
     finally:
+        rep.close()
         signal.signal(signal.SIGINT, old_int)
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
@@ -472,9 +550,10 @@ def _run(args: argparse.Namespace) -> int:
               f"checkpoint {ckpt}", flush=True)
     if last.stop_reason == "cancelled":
         return 130
-    if args.out:
-        return _export(ckpt, args.out, not args.raw_weights, rep, control.stop.is_set)
-    return 0
+    if args.no_export:
+        return 0
+    out = args.out or trained_model_path(config.data, last.step)  # named after what it learned
+    return _export(ckpt, out, not args.raw_weights, rep, control.stop.is_set)
 
 
 def _export(checkpoint, out, use_ema: bool, rep: _Reporter, should_cancel=None) -> int:

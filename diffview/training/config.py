@@ -62,6 +62,14 @@ class TrainConfig:
     cold : ``None`` (an epsilon network) or a cold-diffusion degradation ("blur", "mask",
         "pixelate"): train a restoration network R(x_s, s) ~ x_0 with the L1 loss instead
         (:mod:`diffview.training.cold`); ``T`` is then its number of degradation steps.
+    num_classes : classes of a class-conditional image network (0: unconditional); its
+        labels come from the data, and label ``num_classes`` is the null class
+        (:mod:`diffview.training.cond`).
+    p_uncond : probability that a training label is replaced by the null class (Ho and
+        Salimans 2022, Alg. 1), so one network learns eps(x, t, c) and eps(x, t).
+    init_from : a checkpoint whose EMA weights start the network (fine-tuning: a new
+        optimiser and step count; a conditional network takes an unconditional one's weights
+        with its class embedding left at zero).
     """
 
     data: str = "toy:moons"
@@ -98,6 +106,9 @@ class TrainConfig:
     reflow_from: str | None = None
     extra: dict = field(default_factory=dict)
     cold: str | None = None
+    num_classes: int = 0
+    p_uncond: float = 0.1
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -222,3 +233,14 @@ def validate(c: TrainConfig) -> None:
         if c.is_toy:
             raise ConfigError("cold diffusion restores images: give an image data set, "
                               f"not {c.data}")
+    _int_at_least("num_classes", c.num_classes, 0)
+    _finite("p_uncond", c.p_uncond)
+    if not 0 <= c.p_uncond < 1:
+        raise ConfigError(f"p_uncond must be in [0, 1), got {c.p_uncond!r}")
+    if c.num_classes > 100_000:
+        raise ConfigError(f"num_classes must be at most 100000, got {c.num_classes}")
+    if c.num_classes and (c.is_toy or c.cold is not None):
+        raise ConfigError("a class-conditional network (--conditional) is an image epsilon "
+                          "network: give an image data set with labels and no --cold")
+    if c.init_from is not None and (not isinstance(c.init_from, str) or not c.init_from):
+        raise ConfigError("init_from must name a checkpoint file")

@@ -32,6 +32,7 @@ class TrainingData:
     sample_shape : ``(C, H, W)`` or ``(2,)``.
     dataset : a short name for the metadata (``"fashion-mnist"``, ``"toy:moons"``).
     class_names : class names if known.
+    labels : int64 ``(N,)`` class labels of the images, if the data set has them.
     """
 
     kind: str
@@ -40,6 +41,7 @@ class TrainingData:
     sample_shape: tuple[int, ...]
     dataset: str
     class_names: tuple[str, ...] = ()
+    labels: np.ndarray | None = None
 
 
 def _dataset_name(folder: Path) -> str:
@@ -153,5 +155,6 @@ def load_training_data(spec: str, image_size: int | None = None,
     name = _dataset_name(folder)
     if not class_names and name == "fashion-mnist":
         class_names = FASHION_CLASSES
+    labels = None if ds.labels is None else np.asarray(ds.labels, np.int64)
     return TrainingData("image", np.ascontiguousarray(x), None, tuple(x.shape[1:]), name,
-                        class_names)
+                        class_names, labels)

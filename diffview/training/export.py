@@ -70,6 +70,13 @@ def model_info_for(state: dict):
                          dataset=state.get("dataset", "unknown"),
                          class_names=tuple(state.get("class_names", ())),
                          training_steps=int(state["step"]), extra=extra)
+        if config.num_classes:  # class-conditional (training/cond.py): label num_classes = null
+            names = tuple(state.get("class_names", ()))
+            if len(names) != config.num_classes:
+                names = tuple(str(k) for k in range(config.num_classes))
+            info = info.replace(num_classes=config.num_classes, null_class=config.num_classes,
+                                class_names=names,
+                                extra={**extra, "p_uncond": config.p_uncond})
         if config.cold is not None:  # a restoration network: prediction x0, its degradation
             from diffview.training.cold import cold_model_info
 
@@ -139,21 +146,26 @@ def export_module(
     model = model.eval()
     gen = torch.Generator().manual_seed(0)
     x, t = _example_inputs(sample_shape, 2, gen, T)
+    n_classes = int(getattr(model, "num_classes", 0) or 0)
+    args, names = (x, t), ["x", "t"]
+    if n_classes:  # a third input: int64 class labels [B] in 0..num_classes (null)
+        args, names = (x, t, torch.tensor([0, n_classes])), ["x", "t", "labels"]
     check_cancel()
     buf = io.BytesIO()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                model, (x, t), buf, dynamo=False, opset_version=OPSET,
-                input_names=["x", "t"], output_names=["eps"],
-                dynamic_axes={"x": {0: "batch"}, "t": {0: "batch"}, "eps": {0: "batch"}},
+                model, args, buf, dynamo=False, opset_version=OPSET,
+                input_names=names, output_names=["eps"],
+                dynamic_axes={**{n: {0: "batch"} for n in names}, "eps": {0: "batch"}},
             )
     except Exception as exc:  # the exporter raises many types
         raise ExportError(f"torch.onnx.export failed: {exc}") from exc
     check_cancel()
     proto = onnx.load_from_string(buf.getvalue())
-    proto.doc_string = "diffview epsilon network eps(x, t)"
+    proto.doc_string = ("diffview class-conditional epsilon network eps(x, t, labels)"
+                        if n_classes else "diffview epsilon network eps(x, t)")
     if info is not None:
         from diffview.engine.metadata import set_onnx_metadata
 
@@ -170,9 +182,16 @@ def export_module(
         ts[0], ts[-1] = 0, T - 1
     else:
         ts[0], ts[-1] = 1e-3, 1.0
+    feeds = {"x": xs.numpy(), "t": ts.numpy()}
     with torch.no_grad():
-        want = model(xs, ts).numpy()
-    got = sess.run(None, {"x": xs.numpy(), "t": ts.numpy()})[0]
+        if n_classes:
+            ys = torch.randint(0, n_classes + 1, (xs.shape[0],), generator=gen)
+            ys[-1] = n_classes
+            feeds["labels"] = ys.numpy()
+            want = model(xs, ts, ys).numpy()
+        else:
+            want = model(xs, ts).numpy()
+    got = sess.run(None, feeds)[0]
     if got.shape != want.shape:
         raise ExportError(f"ONNX output shape {got.shape} differs from torch's {want.shape}")
     diff = float(np.max(np.abs(got - want)))

@@ -96,7 +96,7 @@ def build_model(config: TrainConfig, sample_shape: tuple[int, ...]) -> nn.Module
         return build_cold_model(config, sample_shape)
     if len(sample_shape) == 3:
         return UNet(channels=sample_shape[0], widths=config.widths, blocks=config.blocks,
-                    attention=config.attention)
+                    attention=config.attention, num_classes=config.num_classes)
     return PointMLP(dim=sample_shape[0], hidden=config.hidden, layers=config.layers,
                     fourier=config.fourier)
 
@@ -146,10 +146,14 @@ class _TorchEps:
         self.net, self.info, self.device = net, info, device
 
     @torch.no_grad()
-    def predict_eps(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    def predict_eps(self, x: np.ndarray, t: np.ndarray, labels: np.ndarray | None = None
+                    ) -> np.ndarray:
         xt = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device)
         tt = torch.from_numpy(np.asarray(t, np.int64)).to(self.device)
-        return self.net(xt, tt).float().cpu().numpy()
+        if labels is None:
+            return self.net(xt, tt).float().cpu().numpy()
+        lt = torch.from_numpy(np.asarray(labels, np.int64)).to(self.device)
+        return self.net(xt, tt, lt).float().cpu().numpy()
 
 
 class _Run:
@@ -167,8 +171,16 @@ class _Run:
         torch.manual_seed(config.seed)
         self.model = build_model(config, data.sample_shape).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
-                                     weight_decay=config.weight_decay)
+        if config.init_from is not None:  # fine-tuning (a resume overwrites these again)
+            from diffview.training.cond import load_init_weights
+
+            load_init_weights(self.model, self.ema, config.init_from)
+        params = [{"params": list(self.model.parameters())}]
+        if config.num_classes:  # the new class embedding learns faster (training/cond.py)
+            from diffview.training.cond import CLASS_LR_SCALE, param_groups
+
+            params = param_groups(self.model, CLASS_LR_SCALE)
+        self.opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         self.rng = np.random.default_rng(config.seed)
         self.gen = torch.Generator().manual_seed(config.seed + 1)
         self.step = 0
@@ -231,6 +243,11 @@ class _Run:
             xt = self.sqrt_ab[t].view(shape) * x0 + self.sqrt_1mab[t].view(shape) * eps
             if self.device.type != "cpu":
                 xt, t, eps = xt.to(self.device), t.to(self.device), eps.to(self.device)
+            if c.num_classes:  # classifier-free guidance's label dropout (training/cond.py)
+                from diffview.training.cond import drop_labels, labels_tensor
+
+                y = drop_labels(self.data.labels[idx], c.p_uncond, c.num_classes, self.rng)
+                return torch.mean((self.model(xt, t, labels_tensor(y, self.device)) - eps) ** 2)
         elif c.objective == "fm":  # flow matching of points (training/flow.py)
             from diffview.training.flow import flow_batch_loss
 
@@ -334,6 +351,16 @@ def train(
         data = load_training_data(config.data, config.image_size, config.channels)
     if data.kind == "points" and len(data.sample_shape) != 1:
         raise TrainingError("point data must have shape (d,)")
+    if config.num_classes:
+        from diffview.training.cond import data_num_classes
+
+        try:
+            have = data_num_classes(data.labels, data.class_names)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
+        if have != config.num_classes:
+            raise TrainingError(f"the network has {config.num_classes} classes, the data "
+                                f"{data.dataset} has {have}")
     run = _Run(config, data, torch_device)
     if resume is not None:
         state = load_checkpoint(resume, purpose="resume")
@@ -364,7 +391,7 @@ def train(
                 progress = max(progress, run.elapsed / budget)
             lr = lr_at(config, run.step, progress)
             for group in run.opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             loss = run.batch_loss()
             value = float(loss.detach())
             if not math.isfinite(value):

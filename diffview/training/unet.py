@@ -100,6 +100,11 @@ class UNet(nn.Module):
         after it uses ``4 * widths[0]``,
         at least 128 features).
     time_scale : multiplies the time input before embedding (1 for timestep indices).
+    num_classes : real classes of a class-conditional network (0: unconditional). The network
+        then has ``class_emb``, a learned embedding of ``num_classes + 1`` rows (the last,
+        ``num_classes``, is the null class of classifier-free guidance, Ho and Salimans 2022)
+        added to the time embedding. It starts at zero, so a conditional network made from an
+        unconditional one's weights computes exactly what that one did.
     """
 
     def __init__(
@@ -111,6 +116,7 @@ class UNet(nn.Module):
         t_dim: int | None = None,
         time_scale: float = 1.0,
         dropout: float = 0.0,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         if len(widths) != 3 or len(blocks) != 3:
@@ -121,6 +127,10 @@ class UNet(nn.Module):
         self.time_mlp = nn.Sequential(
             nn.Linear(self.t_dim, emb), nn.SiLU(), nn.Linear(emb, emb)
         )
+        self.num_classes = int(num_classes)
+        if self.num_classes > 0:
+            self.class_emb = nn.Embedding(self.num_classes + 1, emb)
+            nn.init.zeros_(self.class_emb.weight)
         self.conv_in = nn.Conv2d(channels, widths[0], 3, padding=1)
         self.down = nn.ModuleList()
         self.downsample = nn.ModuleList()
@@ -149,9 +159,20 @@ class UNet(nn.Module):
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Predict epsilon: ``x (B, C, H, W)``, timestep indices ``t (B,)`` -> ``(B, C, H, W)``."""
+    def forward(self, x: torch.Tensor, t: torch.Tensor,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Predict epsilon: ``x (B, C, H, W)``, timestep indices ``t (B,)`` -> ``(B, C, H, W)``.
+
+        ``labels (B,)`` int64 in ``0 .. num_classes`` (``num_classes`` is the null class) for a
+        conditional network; None there means the null class for every row. An unconditional
+        network ignores them.
+        """
         temb = self.time_mlp(timestep_embedding(t.to(torch.float32) * self.time_scale, self.t_dim))
+        if self.num_classes > 0:
+            if labels is None:
+                labels = torch.full((x.shape[0],), self.num_classes, dtype=torch.int64,
+                                    device=x.device)
+            temb = temb + self.class_emb(labels.to(torch.int64))
         h = self.conv_in(x)
         skips = []
         for level, blocks in enumerate(self.down):
