@@ -15,7 +15,8 @@ log = logging.getLogger("diffview")
 
 # The panels --panel can name (checked before Qt starts; a test keeps it equal to the
 # main window's PANEL_MODULES).
-PANEL_NAMES = ("forward", "sampling", "grid", "sde2d", "randomwalk", "likelihood", "training")
+PANEL_NAMES = ("forward", "sampling", "grid", "sde2d", "randomwalk", "likelihood", "cold",
+               "training")
 
 # --screenshot waits at most this long for the model, then for the demo state's jobs.
 SCREENSHOT_WAIT_S = 60.0

@@ -41,11 +41,13 @@ PANEL_MODULES = (
     ("diffview.gui.panels.grid", "GridPanel"),
     ("diffview.gui.panels.sde2d", "Sde2DPanel"),
     ("diffview.gui.panels.randomwalk", "RandomWalkPanel"),
+    ("diffview.gui.panels.likelihood", "LikelihoodPanel"),
+    ("diffview.gui.panels.cold", "ColdPanel"),
     ("diffview.gui.panels.training", "TrainingPanel"),
 )
 # Panels that start as background tabs in the default layout; defer_hidden builds them
 # after the window is shown.
-DEFERRED_PANELS = ("grid", "sde2d", "randomwalk", "training")
+DEFERRED_PANELS = ("grid", "sde2d", "randomwalk", "likelihood", "cold", "training")
 
 
 def load_panel_classes() -> list[type]:
