@@ -22,7 +22,8 @@ from PySide6.QtWidgets import QMainWindow, QMenu, QStyle, QToolBar
 
 __all__ = ["MENUS", "ActionRegistry", "ActionSpec"]
 
-MENUS = (("File", "&File"), ("Run", "&Run"), ("View", "&View"), ("Help", "&Help"))
+MENUS = (("File", "&File"), ("Run", "&Run"), ("View", "&View"), ("Models", "&Models"),
+         ("Help", "&Help"))
 """The menu bar's menus in order: (id, text)."""
 SUBMENUS = {"File/Export animation": "Export &animation", "View/Theme": "&Theme"}
 

@@ -2,7 +2,8 @@
 
 Only :mod:`diffview.gui.main_window` knows every panel. Panels talk through this object: they
 listen to ``image_model_changed`` and the hand-over signals (``denoise_requested``,
-``trajectory_requested``), and report errors, status and progress through it.
+``trajectory_requested``), report errors and status through it, and run their background work
+on ``jobs`` (:class:`~diffview.gui.jobs.JobManager`) and training on ``training``.
 """
 
 from __future__ import annotations
@@ -47,16 +48,12 @@ class AppContext(QObject):
         A short note for the status bar.
     error_raised(str, str)
         Title and message of an error the user must see (the main window shows a dialog).
-    job_progress(str, int, int)
-        Job name, steps done, total (total 0: indeterminate; done == total: finished).
     denoise_requested(object, int)
         ``x_t`` of shape (C, H, W), float32, and its timestep index: "Denoise from here".
     trajectory_requested(object)
         A payload from the grid (sample index and initial noise) for the sampling panel.
     dataset_changed(object)
         A loaded training set (``core.data.ImageSet``) or None.
-    cancel_requested(str)
-        The status bar's Cancel was pressed for the named job.
     samples_changed(object)
         A sampling run finished: its ``RunResult`` (``.final`` is (B, C, H, W), ``.seed``).
     """
@@ -64,13 +61,11 @@ class AppContext(QObject):
     image_model_changed = Signal(object)
     status_message = Signal(str)
     error_raised = Signal(str, str)
-    job_progress = Signal(str, int, int)
     denoise_requested = Signal(object, int)
     restore_requested = Signal(object)
     """A ``gui.handover.DenoiseRequest`` with a cold degradation: "Restore from here"."""
     trajectory_requested = Signal(object)
     dataset_changed = Signal(object)
-    cancel_requested = Signal(str)
     samples_changed = Signal(object)
     toy_model_changed = Signal(str, object)
 
@@ -150,10 +145,6 @@ class AppContext(QObject):
         """Show an error to the user (a dialog from the main window) and log it."""
         log.error("%s: %s", title, message)
         self.error_raised.emit(title, message)
-
-    def report_progress(self, name: str, done: int, total: int) -> None:
-        """Progress of a background job for the status bar (done == total > 0 ends it)."""
-        self.job_progress.emit(name, int(done), int(total))
 
     def report_status(self, message: str) -> None:
         self.status_message.emit(message)

@@ -26,6 +26,7 @@ from diffview.gui.window.commands import register_window_actions, wire_panel_act
 from diffview.gui.window.export import AnimationExporter
 from diffview.gui.window.layout import LAYOUT_VERSION, DockLayout
 from diffview.gui.window.loads import Loads
+from diffview.gui.window.models_menu import ModelsMenu
 from diffview.gui.window.session import SESSION_VERSION, SessionService
 from diffview.gui.window.status import JobStatusBar
 
@@ -128,6 +129,7 @@ class MainWindow(QMainWindow):
         from diffview.gui.training.actions import install_training
 
         self.training_actions = install_training(self)
+        self.models_menu = ModelsMenu(self.action_registry.menu("Models"), ctx, self.load_model)
         self.loads.model_busy_changed.connect(
             lambda busy: self.action("open_model").setEnabled(not busy))
         self.action("open_model").setEnabled(not self.model_busy())

@@ -119,3 +119,36 @@ def test_describe_duration():
     assert describe_duration(44.6) == "about 45 s"
     assert describe_duration(300) == "about 5 min"
     assert describe_duration(7200) == "about 2.0 h"
+
+
+def test_models_menu_lists_bundled_and_trained_models_and_gives_the_default_back(
+        qtbot, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from diffview.gui.context import AppContext
+    from diffview.gui.main_window import MainWindow
+    from diffview.gui.preferences import load_preferences, save_preferences
+
+    monkeypatch.setenv("DIFFVIEW_DATA_DIR", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    trained = tmp_path / "models" / "moons-300steps-20260101-120000.onnx"
+    trained.write_bytes(b"not read until chosen")
+    ctx = AppContext()
+    prefs = load_preferences(ctx.settings)
+    save_preferences(ctx.settings, replace(prefs, model=replace(prefs.model,
+                                                                path=str(trained))))
+    w = MainWindow(ctx, panel_classes=[], restore_layout=False)
+    qtbot.addWidget(w)
+    try:
+        loaded = []
+        w.models_menu.load_model = loaded.append
+        w.models_menu.refill()
+        texts = [a.text() for a in w.action_registry.menu("Models").actions()
+                 if not a.isSeparator()]
+        assert texts[0].startswith("Bundled &default") and trained.name in texts
+        default = w.action_registry.menu("Models").actions()[0]
+        default.trigger()
+        assert loaded and loaded[0].name == "fashion_unet.onnx"
+        assert load_preferences(ctx.settings).model.path == ""
+    finally:
+        w.shutdown()

@@ -8,6 +8,7 @@ where things go wrong: no torch, a failed export, a model that fails validation.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from PySide6.QtCore import Qt
 pytest.importorskip("torch")
 
 from diffview.gui.preferences import Preferences, TrainingPrefs  # noqa: E402
+from diffview.gui.training.service import TrainRequest  # noqa: E402
 from tests.gui.test_settings_dialog import write_idx_folder  # noqa: E402
 
 STARTUP_TIMEOUT_MS = 120_000  # the child imports torch: seconds on a busy 2-core machine
@@ -101,7 +103,7 @@ def _train_and_check(qtbot, context, panel, sampling, tiny_denoiser, tmp_path):
     # continue from the checkpoint, for a few more steps only (keeps the test short)
     session.prefs = dataclasses.replace(session.prefs, steps=cancelled_at + 3)
     started = []
-    session.proc.event_received.connect(
+    session.event_received.connect(
         lambda ev: started.append(ev) if ev["event"] == "started" else None)
     with qtbot.waitSignal(session.model_ready, timeout=STARTUP_TIMEOUT_MS) as ready:
         qtbot.mouseClick(panel.continue_button, Qt.MouseButton.LeftButton)
@@ -109,7 +111,10 @@ def _train_and_check(qtbot, context, panel, sampling, tiny_denoiser, tmp_path):
     assert session.state == "finished"
     assert session.steps == list(range(1, cancelled_at + 4))
     new_model = context.image_model
-    assert ready.args[0] == str(session.run_dir / "model.onnx")
+    from diffview.paths import user_models_dir
+
+    new_path = Path(ready.args[0])  # the user models folder, named after data and steps
+    assert new_path.parent == user_models_dir() and new_path.name.startswith("digits-")
     assert new_model is not tiny_denoiser and str(new_model.path) == ready.args[0]
     info = new_model.info
     assert info.sample_shape == (1, 8, 8) and info.T == 20 and old_info.T == 1000
@@ -187,11 +192,10 @@ def test_a_failed_export_keeps_the_current_model_and_says_why(qtbot, context, pa
     context.set_image_model(tiny_denoiser)
     session = panel.session
     session.prefs = tiny_prefs(tmp_path)
-    session.run_dir = tmp_path / "run"
-    session.run_dir.mkdir()
+    run = session.prepare(TrainRequest(data=str(tmp_path), steps=4, run_dir=tmp_path / "run"))
     errors = []
     context.error_raised.connect(lambda t, m: errors.append((t, m)))
-    proc = session.proc
+    proc = run.proc
     proc.event_received.emit({"event": "started", "step": 0, "total_steps": 4,
                               "kind": "image", "sample_shape": [1, 8, 8]})
     proc.event_received.emit({"event": "exporting", "path": str(session.run_dir / "m.onnx")})
@@ -209,8 +213,7 @@ def test_a_model_that_fails_validation_is_not_used(qtbot, context, panel, tiny_d
     context.set_image_model(tiny_denoiser)
     session = panel.session
     session.prefs = tiny_prefs(tmp_path)
-    session.run_dir = tmp_path / "run"
-    session.run_dir.mkdir()
+    session.prepare(TrainRequest(data=str(tmp_path), steps=4, run_dir=tmp_path / "run"))
     broken = session.run_dir / "model.onnx"
     broken.write_bytes(b"\x08\x01garbage that is not a protobuf model")
     errors = []

@@ -65,7 +65,7 @@ def wait_running(qtbot, session, min_steps: int = 3) -> None:
 def test_cancel_during_training_takes_effect_at_once(qtbot, panel):
     session = panel.session
     acks = []
-    session.proc.event_received.connect(
+    session.event_received.connect(
         lambda ev: acks.append(time.monotonic()) if ev["event"] == "stopping" else None)
     session.start(toy_prefs())
     wait_running(qtbot, session)

@@ -79,7 +79,6 @@ class TrainingPanel(QWidget):
         s.preview_added.connect(self._on_preview)
         s.history_changed.connect(self._on_history)
         s.message.connect(self._log)
-        context.cancel_requested.connect(self._on_cancel_requested)
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
@@ -208,10 +207,6 @@ class TrainingPanel(QWidget):
         """Start a run with ``prefs`` (a :class:`~diffview.gui.preferences.TrainingPrefs`)."""
         self.session.start(prefs)
 
-    def _on_cancel_requested(self, name: str) -> None:
-        if name == "Training":  # the status bar's Cancel (or Esc)
-            self.session.cancel()
-
     def toggle_pause(self) -> None:
         if self.session.state == "paused":
             self.session.resume()
@@ -240,11 +235,6 @@ class TrainingPanel(QWidget):
             self.progress.setRange(0, 0)
         elif self.progress.maximum() == 0:
             self.progress.setRange(0, max(1, self.session.total_steps))
-        name = "Training"
-        if state in ("starting", "running", "paused", "stopping", "exporting", "validating"):
-            self.context.report_progress(name, self.session.step, 0)
-        else:
-            self.context.report_progress(name, 1, 1)
 
     def _on_progress(self, ev: dict) -> None:
         s = self.session
@@ -343,12 +333,20 @@ class TrainingPanel(QWidget):
     def is_busy(self) -> bool:
         return False  # a run can take hours; screenshots must not wait for it
 
-    def to_state(self) -> dict:
+    def state_dict(self) -> dict:
         return {"follow": self.follow_check.isChecked()}
 
-    def from_state(self, state: dict) -> None:
-        if "follow" in state:
-            self.follow_check.setChecked(bool(state["follow"]))
+    def load_state(self, data: dict) -> None:
+        follow = data.get("follow", self.follow_check.isChecked())
+        if not isinstance(follow, bool):
+            raise ValueError(f"training: follow must be true or false, not {follow!r}")
+        self.follow_check.setChecked(follow)
+
+    def animation_source(self):
+        return None
+
+    def animation_hint(self) -> str:
+        return "The Training panel has no animation; scrub its previews with the slider."
 
     def shutdown(self) -> None:
         self._timer.stop()

@@ -239,8 +239,9 @@ class TrainingRun(QObject):
 
     # ---- control ---------------------------------------------------------------------------
 
-    def launch(self, run_dir: Path, out: Path) -> None:
-        self.run_dir, self.out = run_dir, out
+    def launch(self) -> None:
+        """Start the child (once)."""
+        run_dir, out = self.run_dir, self.out
         data = self.request.data
         if self.request.points is not None:
             points_file = run_dir / "points.npz"
@@ -414,7 +415,7 @@ class TrainingService(QObject):
         self.runs_dir: Path | None = None    # None: paths.user_runs_dir()
         self._runs: list[TrainingRun] = []
 
-    def start(self, request: TrainRequest, *, name: str = "Training",
+    def create(self, request: TrainRequest, *, name: str = "Training",
               on_progress: Callable[[TrainProgress], None] | None = None,
               on_preview: Callable[[int, np.ndarray], None] | None = None,
               on_finished: Callable[[TrainResult], None] | None = None,
@@ -422,11 +423,12 @@ class TrainingService(QObject):
               on_cancelled: Callable[[str], None] | None = None,
               on_event: Callable[[dict], None] | None = None,
               on_log: Callable[[str], None] | None = None) -> TrainingRun:
-        """Start ``request`` in a child process; the callbacks run on the GUI thread.
+        """A run of ``request`` with its folders made, not started (``run.launch()``).
 
-        ``on_event`` gets every protocol event as a dict and ``on_log`` every other line of
-        the child (the Training panel's log). Without ``on_failed`` a failure is shown to the
-        user by the context. Raises ``OSError`` when the run folder cannot be created.
+        The callbacks run on the GUI thread. ``on_event`` gets every protocol event as a dict
+        and ``on_log`` every other line of the child (the Training panel's log). Without
+        ``on_failed`` a failure is shown to the user by the context. Raises ``OSError`` when
+        the run folder cannot be created.
         """
         run_dir = Path(request.run_dir) if request.run_dir is not None else new_run_dir(
             request.dataset, self.runs_dir)
@@ -443,8 +445,15 @@ class TrainingService(QObject):
         run = TrainingRun(self, request, name, dict(
             on_progress=on_progress, on_preview=on_preview, on_finished=on_finished,
             on_failed=on_failed, on_cancelled=on_cancelled, on_event=on_event, on_log=on_log))
+        run.run_dir, run.out = run_dir, out
         self._runs.append(run)
-        run.launch(run_dir, out)
+        return run
+
+    def start(self, request: TrainRequest, **kw) -> TrainingRun:
+        """Start ``request`` in a child process; the callbacks (keywords of :meth:`create`)
+        run on the GUI thread. Raises ``OSError`` when the run folder cannot be created."""
+        run = self.create(request, **kw)
+        run.launch()
         return run
 
     def runs(self) -> list[TrainingRun]:

@@ -1,82 +1,30 @@
-"""A training run as the app sees it: the child process, its history, and the model hand-over.
+"""The Training panel's run: its history, commands and the model hand-over.
 
-:class:`TrainingSession` starts ``diffview train`` in a :class:`TrainingProcess`, keeps every
-step's loss and every preview, and when the child has exported the model, validates the file
-through the engine on a worker thread and makes it the app's model. A failed export or
+:class:`TrainingSession` asks ``context.training`` (the training service) for a run of the
+Preferences' options, keeps every step's loss and every preview from the child's events, and
+when the service has checked the new model, makes it the app's model. A failed export or
 validation leaves the current model in place and says why.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QStandardPaths, Signal
+from PySide6.QtCore import QObject, Signal
 
 from diffview.gui.preferences import TrainingPrefs, load_preferences, save_preferences
-from diffview.gui.training.process import TrainingProcess, clean_temporaries
-from diffview.gui.workers import JobRunner, call_in_worker
+from diffview.gui.training.service import CHECKPOINT_NAME, TrainingRun, TrainRequest
 from diffview.training.protocol import decode_array
 
-__all__ = ["STATES", "TrainingSession", "runs_root", "validate_model_job"]
+__all__ = ["STATES", "TrainingSession"]
 
 log = logging.getLogger(__name__)
 
 STATES = ("idle", "starting", "running", "paused", "stopping", "exporting", "validating",
           "finished", "cancelled", "failed")
-MODEL_NAME = "model.onnx"
-CHECKPOINT_NAME = "checkpoint.pt"
-
-
-def runs_root() -> Path:
-    """Where training runs go: ``<per-user app data>/runs``, never inside the install."""
-    loc = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    base = Path(loc) if loc else Path.home() / ".diffview"
-    if base.name.lower() != "diffview" and "diffview" not in base.parts:
-        base = base / "diffview"
-    return base / "runs"
-
-
-def new_run_dir(prefs: TrainingPrefs, root: Path | None = None) -> Path:
-    root = Path(root) if root is not None else runs_root()
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", prefs.toy if prefs.is_toy
-                  else (Path(prefs.data_path).name or "data"))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = root / f"{stamp}-{slug}"
-    n = 2
-    while path.exists():
-        path = root / f"{stamp}-{slug}-{n}"
-        n += 1
-    path.mkdir(parents=True)
-    return path
-
-
-def validate_model_job(path: Path, device: str, threads: int | None, sample_shape):
-    """A worker job: open ``path`` through the engine and run it once; returns the denoiser."""
-
-    def job():
-        from diffview.engine import ModelError, OnnxDenoiser
-
-        model = OnnxDenoiser(path, device=device, threads=threads)
-        info = model.info
-        if sample_shape is not None and tuple(info.sample_shape) != tuple(sample_shape):
-            raise ModelError(f"{path}: the exported model takes samples of shape "
-                             f"{tuple(info.sample_shape)}, the run trained on "
-                             f"{tuple(sample_shape)}")
-        x = np.random.default_rng(0).standard_normal((2, *info.sample_shape), dtype=np.float32)
-        if info.time_kind == "index":
-            t = np.array([0, info.T - 1], np.int64)
-        else:
-            t = np.array([0.05, 0.95], np.float32)
-        eps = model.predict_eps(x, t)  # raises ModelError on NaN/inf
-        if eps.shape != x.shape:
-            raise ModelError(f"{path}: output shape {eps.shape} differs from input {x.shape}")
-        return model
-
-    return call_in_worker(job)
 
 
 class TrainingSession(QObject):
@@ -98,18 +46,13 @@ class TrainingSession(QObject):
     history_changed = Signal()
     message = Signal(str)
     model_ready = Signal(str)
+    event_received = Signal(dict)
 
     def __init__(self, context, parent: QObject | None = None, runs_dir: Path | None = None):
         super().__init__(parent)
         self.context = context
         self.runs_dir = runs_dir
-        self.proc = TrainingProcess(self)
-        self.proc.event_received.connect(self._on_event)
-        self.proc.log_received.connect(self.message)
-        self.proc.exited.connect(self._on_exit)
-        self._validator = JobRunner("validate model", self)
-        self._validator.run_finished.connect(self._on_validated)
-        self._validator.run_failed.connect(self._on_validation_failed)
+        self.run: TrainingRun | None = None
         self.state = "idle"
         self.prefs: TrainingPrefs | None = None
         self.run_dir: Path | None = None
@@ -127,15 +70,17 @@ class TrainingSession(QObject):
         self.error_message = ""
         self.final_note = ""
         self.model_path: Path | None = None
-        self._error_event: dict | None = None
-        self._exported: str | None = None
-        self._cancelling = False
         self.cancel_requested_at = 0.0
 
     # ---- commands -------------------------------------------------------------------------
 
+    @property
+    def proc(self):
+        """The current run's child process (None before the first run)."""
+        return self.run.proc if self.run is not None else None
+
     def is_active(self) -> bool:
-        return self.proc.is_running() or self.state in ("starting", "validating")
+        return self.run is not None and self.run.is_active()
 
     def can_continue(self) -> bool:
         return (not self.is_active() and self.run_dir is not None and self.prefs is not None
@@ -147,53 +92,66 @@ class TrainingSession(QObject):
         if self.is_active():
             raise RuntimeError("a training run is already in progress")
         self.prefs = prefs
-        self.run_dir = Path(run_dir) if run_dir is not None else new_run_dir(prefs,
-                                                                             self.runs_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self._reset_history()
-        self._launch([])
+        self._launch(run_dir, None)
         return self.run_dir
 
     def continue_run(self) -> None:
         """Resume the last (cancelled or crashed) run from its checkpoint."""
         if not self.can_continue():
             raise RuntimeError("there is no stopped run with a checkpoint to continue")
-        self._launch(["--resume", str(self.run_dir / CHECKPOINT_NAME)])
+        self._launch(self.run_dir, self.run_dir / CHECKPOINT_NAME)
 
     def pause(self) -> None:
-        self.proc.send("pause")
+        if self.run is not None:
+            self.run.pause()
 
     def resume(self) -> None:
-        self.proc.send("resume")
+        if self.run is not None:
+            self.run.resume()
 
     def cancel(self) -> None:
         """Stop after the current step; the child writes a checkpoint and exits."""
-        if self.proc.send("stop"):
-            self._cancelling = True
+        if self.run is not None and self.run.proc.is_running():
+            self.run.cancel()
             self.cancel_requested_at = time.monotonic()
             self._set_state("stopping")
 
     def shutdown(self) -> None:
-        """On close: stop the child (kill after a grace period) and any validation."""
-        self.proc.shutdown()
-        self._validator.shutdown()
-        if self.run_dir is not None:
-            clean_temporaries(self.run_dir)
+        """On close: stop the child (kill after a grace period)."""
+        if self.run is not None:
+            self.run.shutdown()
 
     # ---- internals ------------------------------------------------------------------------
 
-    def _launch(self, extra: list[str]) -> None:
-        assert self.prefs is not None and self.run_dir is not None
-        self._error_event = None
-        self._exported = None
-        self._cancelling = False
+    def prepare(self, request: TrainRequest) -> TrainingRun:
+        """A run of ``request`` on the training service wired to this session, not started."""
         self.error_message = ""
         self.model_path = None
-        args = [*self.prefs.cli_args(), "--run-dir", str(self.run_dir),
-                "--out", str(self.run_dir / MODEL_NAME), *extra]
+        self.run = self.context.training.create(
+            request, name="Training", on_event=self._on_event, on_log=self.message.emit,
+            on_finished=self._on_finished, on_failed=self._fail,
+            on_cancelled=self._on_cancelled)
+        self.run_dir = self.run.run_dir
+        return self.run
+
+    def _launch(self, run_dir: Path | None, resume: Path | None) -> None:
+        assert self.prefs is not None
+        prefs = self.prefs
+        if run_dir is None and self.runs_dir is not None:
+            from diffview.gui.training.service import new_run_dir
+
+            run_dir = new_run_dir(prefs.data_spec(), self.runs_dir)
+        request = TrainRequest(data=prefs.data_spec(), steps=prefs.steps, seed=prefs.seed,
+                               device=prefs.device, threads=prefs.threads,
+                               preview_every=prefs.preview_every,
+                               checkpoint_every=prefs.checkpoint_every,
+                               args=tuple(prefs.cli_args()), run_dir=run_dir, resume=resume,
+                               out=self.run.out if resume is not None and self.run else None)
         self._set_state("starting")
-        self.message.emit(f"run folder: {self.run_dir}")
-        self.proc.start(args)
+        run = self.prepare(request)
+        self.message.emit(f"run folder: {run.run_dir}")
+        run.launch()
 
     def _reset_history(self) -> None:
         self.kind, self.sample_shape, self.total_steps, self.step = "", None, 0, 0
@@ -219,6 +177,7 @@ class TrainingSession(QObject):
             self.state_changed.emit(state)
 
     def _on_event(self, ev: dict) -> None:
+        self.event_received.emit(ev)
         kind = ev["event"]
         if kind == "started":
             self.kind = str(ev.get("kind", ""))
@@ -268,53 +227,16 @@ class TrainingSession(QObject):
             self._set_state("exporting")
             self.message.emit("exporting to ONNX and checking it against torch…")
         elif kind == "exported":
-            self._exported = str(ev.get("path"))
             diff = ev.get("max_abs_diff")
-            self.message.emit(f"exported {self._exported}"
+            self.message.emit(f"exported {ev.get('path')}"
                               + (f" (parity {diff:.1e})" if diff is not None else ""))
         elif kind == "error":
-            self._error_event = ev
             self.message.emit(f"error ({ev.get('stage')}): {ev.get('message')}")
 
-    def _checkpoint_note(self) -> str:
-        if self.run_dir is not None and (self.run_dir / CHECKPOINT_NAME).is_file():
-            step = f" (step {self.checkpoint_step})" if self.checkpoint_step >= 0 else ""
-            return f" The last checkpoint{step} is kept; Continue resumes from it."
-        return ""
-
-    def _on_exit(self, code: int, crashed: bool) -> None:
-        if self.run_dir is not None:
-            clean_temporaries(self.run_dir)
-        if code == 0 and self._exported:
-            self._set_state("validating")
-            self.message.emit("validating the new model through the engine…")
-            threads = load_preferences(self.context.settings).inference.threads or None
-            self._validator.start(validate_model_job(Path(self._exported), self.context.device,
-                                                     threads, self.sample_shape))
-            return
-        if code == 0:  # nothing to export (cannot happen with --out, but say so)
-            self._fail("training ended without exporting a model")
-            return
-        if self._cancelling and code == 130:
-            self._set_state("cancelled")
-            self.message.emit("cancelled." + self._checkpoint_note())
-            self.context.report_status("Training cancelled." + self._checkpoint_note())
-            return
-        if self._error_event is not None:
-            stage = self._error_event.get("stage")
-            text = str(self._error_event.get("message"))
-            if stage == "export":
-                text = f"{text}. The current model stays in use."
-        elif crashed or code < 0:
-            text = self.proc.start_error or (
-                "the training process stopped unexpectedly (killed, or it crashed)")
-            tail = [ln for ln in self.proc.stderr_tail if ln.strip()]
-            if tail and not self.proc.start_error:
-                text += f": {tail[-1]}"
-        else:
-            tail = [ln for ln in self.proc.stderr_tail if ln.strip()]
-            text = tail[-1] if tail else f"the training process exited with status {code}"
-        self._fail(text + self._checkpoint_note())
+    def _on_cancelled(self, note: str) -> None:
+        self._set_state("cancelled")
+        self.message.emit(note)
+        self.context.report_status(note)
 
     def _fail(self, text: str) -> None:
         self.error_message = text
@@ -322,8 +244,9 @@ class TrainingSession(QObject):
         self.message.emit(text)
         self.context.report_error("Training failed", text)
 
-    def _on_validated(self, _rid: int, model) -> None:
-        path = Path(model.path)
+    def _on_finished(self, result) -> None:
+        model = result.model
+        path = Path(result.path)
         self.model_path = path
         ctx = self.context
         if model.info.kind == "image":
@@ -335,19 +258,11 @@ class TrainingSession(QObject):
                                                                         path=str(path))))
             note = f"The trained model {path.name} is now in use by every panel."
         else:
-            setter = getattr(ctx, "set_toy_model", None)
             toy = self.prefs.toy if self.prefs is not None else ""
-            if setter is not None:
-                setter(toy, model)
-                note = f"The trained 2-D model for {toy} is now used by the 2-D panel."
-            else:
-                note = f"The trained 2-D model for {toy} is saved as {path}."
+            ctx.set_toy_model(toy, model)
+            note = f"The trained 2-D model for {toy} is now used by the 2-D panel."
         self.final_note = note
         self._set_state("finished")
         self.message.emit(note)
         ctx.report_status(note)
         self.model_ready.emit(str(path))
-
-    def _on_validation_failed(self, _rid: int, message: str) -> None:
-        self._fail(f"the exported model failed validation and was not used; the current model "
-                   f"stays in use. {message}")
