@@ -35,6 +35,36 @@ def remember_dir(settings, key: str, path: str | Path) -> None:
     settings.setValue(f"paths/{key}", str(Path(path).parent))
 
 
+MAX_SESSION_BYTES = 16 * 2**20
+MAX_SESSION_DEPTH = 64
+
+
+def parse_session(path: str | Path) -> tuple[dict, str | None]:
+    """Read a session file from outside: (panel states by name, model path or None).
+
+    Raises
+    ------
+    ValueError
+        One line naming the problem: too large, too deeply nested, not JSON, not a session, or
+        a field of the wrong type.
+    """
+    from diffview.validate import expect_dict, expect_int, expect_str, load_json_limited
+
+    state = load_json_limited(path, MAX_SESSION_BYTES, MAX_SESSION_DEPTH)
+    if not isinstance(state, dict) or "diffview_session" not in state:
+        raise ValueError("not a diffview session file")
+    expect_int(state["diffview_session"], "diffview_session", 1, SESSION_VERSION)
+    model_path = state.get("model_path")
+    if model_path is not None:
+        model_path = expect_str(model_path, "model_path", max_len=4096, allow_empty=False)
+    if state.get("device") is not None:
+        expect_str(state["device"], "device", max_len=64)
+    panels = expect_dict(state.get("panels") or {}, "panels", max_len=100)
+    for pname, panel_state in panels.items():
+        expect_dict(panel_state, f"panels.{pname}")
+    return panels, model_path
+
+
 class SessionService:
     """File > Save session… / Open session…."""
 
@@ -71,38 +101,60 @@ class SessionService:
         return True
 
     def open(self, path: str | Path) -> None:
-        """Restore a session: panel states now, or after its model (if different) loaded."""
+        """Restore a session: check it whole first (size, nesting, every field and every
+        panel's state), so a bad file changes nothing; then apply the panel states now, or
+        after its model (if different) has loaded."""
+        name = Path(path).name
         try:
-            state = json.loads(Path(path).read_text(encoding="utf-8"))
-            if not isinstance(state, dict) or "diffview_session" not in state:
-                raise ValueError("not a diffview session file")
-        except (OSError, ValueError) as exc:
-            self.context.report_error("Cannot open session", f"{Path(path).name}: {exc}")
+            panels, model_path = parse_session(path)
+            self._try_states(panels)       # every panel validates; nothing is left changed
+        except ValueError as exc:
+            self.context.report_error("Cannot open session", f"{name}: {exc}")
             return
-        panels = state.get("panels") or {}
-        if not isinstance(panels, dict):
-            self.context.report_error("Cannot open session",
-                                      f"{Path(path).name}: 'panels' is not an object")
-            return
-        model_path = state.get("model_path")
         if model_path and (self.context.model_path is None
                            or Path(model_path) != self.context.model_path):
-            self._pending = (panels, Path(path).name)
+            self._pending = (panels, name)
             self.load_model(Path(model_path))
         else:
-            self.apply(panels, Path(path).name)
+            self.apply(panels, name)
+
+    def _try_states(self, panels: dict) -> None:
+        """Apply every panel state; if one is refused, put back the ones already applied and
+        raise its ValueError (the session is rejected whole)."""
+        before: list[tuple[Panel, dict]] = []
+        try:
+            for pname, panel_state in panels.items():
+                panel = self.panels.get(pname)
+                if panel is None:
+                    continue
+                saved = panel.state_dict()
+                try:
+                    panel.load_state(panel_state)
+                except ValueError as exc:
+                    text = str(exc)
+                    raise ValueError(text if text.startswith(pname) else
+                                     f"{pname}: {text}") from None
+                before.append((panel, saved))
+        except ValueError:
+            for panel, saved in reversed(before):
+                try:
+                    panel.load_state(saved)
+                except Exception:  # noqa: BLE001 - its own saved state; log and go on
+                    log.exception("could not put back the state of a panel")
+            raise
 
     def apply(self, panels: dict, source: str) -> None:
-        """Give each panel its saved state; a panel that refuses keeps its own and says why."""
-        for name, panel_state in panels.items():
-            panel = self.panels.get(name)
-            if panel is None or not isinstance(panel_state, dict):
+        """Give each panel its saved state (checked already); a panel that still refuses (its
+        model changed in between) keeps its own and says why."""
+        for pname, panel_state in panels.items():
+            panel = self.panels.get(pname)
+            if panel is None:
                 continue
             try:
                 panel.load_state(panel_state)
             except Exception as exc:  # noqa: BLE001 - ValueError from validation, or a bug
-                log.warning("panel %s could not restore its state: %s", name, exc)
-                self.show_status(f"{name}: could not restore its settings ({exc})")
+                log.warning("panel %s could not restore its state: %s", pname, exc)
+                self.show_status(f"{pname}: could not restore its settings ({exc})")
         self.show_status(f"Session {source} restored")
 
     def model_settled(self) -> None:
