@@ -22,8 +22,8 @@ import numpy as np
 __all__ = ["AnimationSource", "Panel"]
 
 AnimationSource = Callable[[], Iterator[np.ndarray]]
-"""A function that yields the frames of an animation as uint8 RGB arrays (H, W, 3); it runs on
-the export worker."""
+"""A function that returns the frames of an animation, each a model-range float image
+(C, H, W) in [-1, 1] or a uint8 RGB array (H, W, 3); it runs on the export worker."""
 
 
 @runtime_checkable

@@ -1,8 +1,7 @@
-"""The panels, one module or package each: forward, sampling, grid, sde2d, randomwalk, training.
+"""The panels, one package (or module) each: forward, sampling, grid, sde2d, randomwalk,
+likelihood, cold, training.
 
 Each panel is a Qt-free state object, a view and the services it owns; see
-:mod:`diffview.gui.panel` for the protocol the main window uses.
+:mod:`diffview.gui.panel` for the protocol the main window uses and ``docs/architecture.md``
+for what a new panel's files may import.
 """
-
-from diffview.gui.imaging import *  # noqa: F403 - transitional: import from diffview.gui.imaging
-from diffview.gui.imaging import __all__  # noqa: F401

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffview.gui.panels import X_LEVELS, mosaic, to_display
+from diffview.gui.imaging import X_LEVELS, mosaic, to_display
 from diffview.gui.training.session import TrainingSession
 
 __all__ = ["TrainingPanel", "fmt_duration"]

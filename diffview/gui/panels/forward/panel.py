@@ -357,12 +357,7 @@ class ForwardPanel(QWidget):
     def _on_corruption_changed(self, _index: int) -> None:
         noise = self.corruption == "noise"
         self.process_combo.setEnabled(noise)
-        self.denoise_button.setText("Denoise from here" if noise else "Restore from here")
-        self.denoise_button.setToolTip(
-            "Send x_0 and t to the sampling panel, which draws x_t ~ q(x_t | x_0) for each "
-            "image of its batch and denoises them from step t" if noise else
-            "Send the degraded image to the cold-diffusion panel, which restores it without "
-            "noise with Algorithm 1 and Algorithm 2 side by side")
+        self.options.show_handover(noise)
         self.renderer.forget_noise()
         self._plot_schedule()
         self._refresh()

@@ -329,3 +329,12 @@ class ForwardOptions(QWidget):
         opts.addWidget(self.corruption_combo)
         opts.addStretch(1)
         col.addLayout(opts)
+
+    def show_handover(self, noise: bool) -> None:
+        """Denoise from here (Gaussian noise) or Restore from here (a cold degradation)."""
+        self.denoise_button.setText("Denoise from here" if noise else "Restore from here")
+        self.denoise_button.setToolTip(
+            "Send x_0 and t to the sampling panel, which draws x_t ~ q(x_t | x_0) for each "
+            "image of its batch and denoises them from step t" if noise else
+            "Send the degraded image to the cold-diffusion panel, which restores it without "
+            "noise with Algorithm 1 and Algorithm 2 side by side")
