@@ -82,7 +82,7 @@ class ForwardPanel(QWidget):
         self.strip, self.class_combo = self.sample_strip.strip, self.sample_strip.class_combo
         root.addWidget(self.sample_strip)
 
-        split = QSplitter(Qt.Orientation.Horizontal)
+        split = QSplitter(Qt.Orientation.Vertical)  # images above, the three plots below
         self.images = ForwardImages()
         self.xt_item, self.xt_label = self.images.xt_item, self.images.xt_label
         self.noise_item, self.noise_label = self.images.noise_item, self.images.noise_label
@@ -92,8 +92,8 @@ class ForwardPanel(QWidget):
         self.cursors = self.plots.cursors
         split.addWidget(self.plots)
         self.renderer = ScrubRenderer(self.process_model, self.images, self.plots)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split.setSizes([600, 400])
+        split.setChildrenCollapsible(False)
         root.addWidget(split, 1)
 
         self.scrub = ScrubBar(self.schedule.T)

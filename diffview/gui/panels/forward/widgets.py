@@ -34,6 +34,13 @@ DISPLAY_LEVELS = (-2.5, 2.5)
 noise (std 1) is not clipped into harsh black and white."""
 
 
+def _coloured(names: tuple[str, ...]) -> str:
+    """A plot title naming its curves in their own colours (a legend that covers no data)."""
+    parts = [f'<span style="color:{PLOT_COLORS[i]}">{name}</span>' for i, name in
+             enumerate(names)]
+    return " and ".join(parts)
+
+
 class SampleStrip(QWidget):
     """Bundled samples as thumbnails (one per class, or every sample of one class), and Open.
 
@@ -147,9 +154,8 @@ class ForwardPlots(pg.GraphicsLayoutWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.setMinimumSize(240, 170)
+        self.setMinimumSize(300, 150)
         self.sched_plot = self.addPlot(row=0, col=0, title="Schedule")
-        self.sched_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
         self.sched_plot.setLabel("bottom", "t")
         self.sched_plot.setLabel("left", "value")
         self.sched_plot.setYRange(0, 1.02, padding=0)
@@ -160,7 +166,7 @@ class ForwardPlots(pg.GraphicsLayoutWidget):
                                                name="β_t / max β")
         self.curve_snr = pg.PlotDataItem(pen=pg.mkPen(PLOT_COLORS[2], width=2,
                                                       style=Qt.PenStyle.DashLine))
-        self.snr_plot = self.addPlot(row=1, col=0, title="Signal-to-noise ratio")
+        self.snr_plot = self.addPlot(row=0, col=1, title="Signal-to-noise ratio")
         self.snr_plot.addItem(self.curve_snr)
         self.snr_plot.setLabel("bottom", "t")
         self.snr_plot.setLabel("left", "SNR (dB)")
@@ -171,7 +177,7 @@ class ForwardPlots(pg.GraphicsLayoutWidget):
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(PLOT_COLORS[4], width=1))
             plot.addItem(line)
             self.cursors.append(line)
-        self.hist_plot = self.addPlot(row=2, col=0, title="Pixel histogram vs N(0, 1)")
+        self.hist_plot = self.addPlot(row=0, col=2, title="Histogram vs N(0, 1)")
         self.hist_plot.setMouseEnabled(False, False)
         self.hist_plot.setXRange(-4, 4, padding=0)
         self.hist_plot.setLabel("left", "density")
@@ -188,15 +194,16 @@ class ForwardPlots(pg.GraphicsLayoutWidget):
     def show_schedule(self, schedule) -> None:
         """Gaussian noise: alpha-bar, beta / max beta and the SNR over t."""
         t = np.arange(1, schedule.T + 1)
-        self.sched_plot.setTitle("Schedule")
         self.curve_abar.setData(t, schedule.alpha_bars)
         self.curve_beta.setData(t, schedule.betas / schedule.betas.max())
-        self._legend(("ᾱ_t", "β_t / max β"))
-        self.snr_plot.setTitle("Signal-to-noise ratio ᾱ/(1−ᾱ)")
+        self.sched_plot.setTitle(_coloured(("ᾱ_t", "β_t / max β")))
+        self.snr_plot.setTitle("SNR ᾱ/(1−ᾱ)")
         self.snr_plot.setLabel("left", "SNR (dB)")
         self.curve_snr.setData(t, np.clip(schedule.snr_db, -60, 60))
         self.sched_plot.setXRange(0, schedule.T, padding=0.01)
-        self.hist_plot.setTitle("Pixel histogram vs N(0, 1)")
+        for plot in (self.sched_plot, self.snr_plot):  # narrow plots: ticks at 0, T/2, T
+            plot.getAxis("bottom").setTickSpacing(schedule.T / 2, schedule.T / 10)
+        self.hist_plot.setTitle("Histogram vs N(0, 1)")
         self.gauss_curve.show()
         self.ref_curve.hide()
 
@@ -205,24 +212,18 @@ class ForwardPlots(pg.GraphicsLayoutWidget):
         """A cold degradation: its severity t/T and what grows with it (blur width, masked
         share, block size), and x_t's histogram against x_0's."""
         t = np.arange(0, T + 1)
-        self.sched_plot.setTitle(f"{kind.capitalize()}: severity t/T")
+        self.sched_plot.setTitle(f"{kind.capitalize()} severity t/T")
         self.curve_abar.setData(t, severity_curve)
         self.curve_beta.setData([], [])
-        self._legend(("severity t/T",))
+
         self.snr_plot.setTitle(detail_name)
         self.snr_plot.setLabel("left", detail_name.split(" (")[0])
         self.curve_snr.setData(t, detail)
         self.sched_plot.setXRange(0, T, padding=0.01)
-        self.hist_plot.setTitle("Pixel histogram of x_t vs x_0")
+        self.hist_plot.setTitle("Histogram: x_t vs x_0")
         self.gauss_curve.hide()
         self.ref_curve.setData(*x0_hist)
         self.ref_curve.show()
-
-    def _legend(self, names: tuple[str, ...]) -> None:
-        legend = self.sched_plot.legend
-        legend.clear()
-        for item, name in zip((self.curve_abar, self.curve_beta), names, strict=False):
-            legend.addItem(item, name)
 
     def set_cursor(self, step: int) -> None:
         for line in self.cursors:
