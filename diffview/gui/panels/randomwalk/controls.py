@@ -71,6 +71,9 @@ class WalkControls(QWidget):
         self.mode_combo = QComboBox()
         for key, label in MODE_LABELS.items():
             self.mode_combo.addItem(label, key)
+        self.mode_combo.setMinimumContentsLength(14)
+        self.mode_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.mode_combo.setToolTip("Einstein's lattice walk (heat equation) or the OU process "
                                    "(Fokker-Planck with a restoring force).")
         self.n_spin = QSpinBox()

@@ -48,9 +48,11 @@ class RandomWalkPanel(QWidget):
         scroll.setWidget(self.controls)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        # As wide as the column needs (no clipped spin boxes), and no wider.
-        width = self.controls.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
-        scroll.setFixedWidth(width + 4)
+        # As wide as the column needs (no clipped spin boxes), and no wider: the plots get the
+        # rest of a dock that may be half of a 1280-px window.
+        width = self.controls.minimumSizeHint().width() \
+            + scroll.verticalScrollBar().sizeHint().width()
+        scroll.setFixedWidth(max(width + 4, 250))
         root.addWidget(scroll)
         root.addWidget(self.plots, 1)
         c = self.controls

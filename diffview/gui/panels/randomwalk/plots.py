@@ -47,6 +47,7 @@ class WalkPlots(pg.GraphicsLayoutWidget):
         self.msd_plot = self.addPlot(row=2, col=0)
         self.msd_plot.addLegend(offset=(10, 10))
         self.msd_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.msd_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.msd_item = pg.PlotCurveItem(pen=pg.mkPen(PLOT_COLORS[0], width=2))
         self.msd_plot.addItem(self.msd_item)
         self.msd_theory_item = pg.PlotCurveItem(pen=pg.mkPen(PLOT_COLORS[4], width=2,
@@ -60,30 +61,32 @@ class WalkPlots(pg.GraphicsLayoutWidget):
     def setup_axes(self, walk: Walk1D) -> None:
         """Titles, labels, legends and x range for the walk's mode and horizon."""
         lattice = walk.spec.mode == "lattice"
-        self.particle_plot.setTitle("Particles (height: random, for visibility)")
+        self.particle_plot.setTitle("Particles (height random)")
         if lattice:
-            self.hist_plot.setTitle("Particles per site vs heat kernel and master equation")
+            self.hist_plot.setTitle("Per site vs heat kernel")
             self.hist_plot.setLabel("left", "particles per site")
-            self.msd_plot.setTitle("Mean squared displacement vs 2Dt + (vt)²")
+            self.msd_plot.setTitle("MSD vs 2Dt + (vt)²")
             self.msd_plot.setLabel("bottom", "time t (steps)")
             self.msd_plot.setLabel("left", "⟨(x − x₀)²⟩")
             self.hist_plot.setXRange(*walk.lattice_range(), padding=0.02)
         else:
-            self.hist_plot.setTitle("Histogram vs the exact law at t and the stationary law")
+            self.hist_plot.setTitle("Histogram vs exact law")
             self.hist_plot.setLabel("left", "particles per bin")
-            self.msd_plot.setTitle("Variance of x(t) vs σ²/2γ (1 − e^(−2γt))")
+            self.msd_plot.setTitle("Var x(t) vs exact")
             self.msd_plot.setLabel("bottom", "time t")
             self.msd_plot.setLabel("left", "Var x(t)")
             self.hist_plot.setXRange(*walk.ou_range(), padding=0.02)
         self.hist_plot.setLabel("bottom", "position x")
         self.hist_plot.enableAutoRange(axis="y")
-        self.msd_plot.enableAutoRange()
+        self.msd_plot.enableAutoRange(axis="y")
+        horizon = walk.spec.max_steps * (walk.spec.dt if not lattice else 1.0)
+        self.msd_plot.setXRange(0, horizon, padding=0.02)
         legend = self.hist_plot.legend
         legend.clear()
         legend.addItem(self.hist_curve, "particles")
         if lattice:
-            legend.addItem(self.theory_curve, "N·C(x,t), D=(p+q)/2, v=q−p")
-            legend.addItem(self.master_curve, "master equation N·c_i(t)")
+            legend.addItem(self.theory_curve, "heat kernel N·C(x,t)")
+            legend.addItem(self.master_curve, "master equation")
         else:
             legend.addItem(self.theory_curve, "exact law at t")
             legend.addItem(self.master_curve, "stationary N(0, σ²/2γ)")
