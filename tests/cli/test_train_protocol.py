@@ -49,7 +49,7 @@ def test_epochs_become_steps_once_the_images_are_read(tmp_path, capsys):
     folder = write_idx_folder(tmp_path / "idx", n=16, size=8)
     code = run_cli(["train", "--data", str(folder), "--epochs", "0.5", "--batch", "4",
                     "--widths", "4,4,4", "--T", "10", "--run-dir", str(tmp_path / "r"),
-                    "--progress-json"])
+                    "--progress-json", "--no-export"])  # exporting is the default now
     assert code == 0
     evs = events(capsys.readouterr().out)
     started = next(e for e in evs if e["event"] == "started")
