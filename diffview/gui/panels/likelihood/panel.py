@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -64,7 +64,8 @@ class LikelihoodPanel(QWidget):
         self._user_bpd: float | None = None
         self._last_images: np.ndarray | None = None
         self._shut_down = False
-        root = QHBoxLayout(self)
+        # Settings and results in a strip on top, the plots below as wide as the dock.
+        root = QVBoxLayout(self)
         root.setContentsMargins(4, 4, 4, 4)
         root.addWidget(self._build_controls())
         self.plots = LikelihoodPlots()
@@ -74,10 +75,10 @@ class LikelihoodPanel(QWidget):
 
     def _build_controls(self) -> QWidget:
         box = QWidget()
-        col = QVBoxLayout(box)
-        col.setContentsMargins(0, 0, 0, 0)
+        strip = QHBoxLayout(box)
+        strip.setContentsMargins(0, 0, 0, 0)
         group = QGroupBox("Estimate")
-        form = QFormLayout(group)
+        form = QGridLayout(group)
         self.n_spin = QSpinBox()
         self.n_spin.setRange(1, 10_000)
         self.n_spin.setValue(32)
@@ -100,12 +101,13 @@ class LikelihoodPanel(QWidget):
         self.ode_spin.setRange(1, 10_000)
         self.ode_spin.setValue(8)
         self.ode_spin.setToolTip("Images for the ODE likelihood (about 100 ODE steps each)")
-        form.addRow("Images N", self.n_spin)
-        form.addRow("Variance", self.variance_combo)
-        form.addRow("Estimator", self.estimator_combo)
-        form.addRow("Seed", self.seed_spin)
-        form.addRow("ODE images", self.ode_spin)
-        col.addWidget(group)
+        for i, (label, w) in enumerate((("Images N", self.n_spin), ("Variance",
+                                        self.variance_combo), ("Estimator", self.estimator_combo),
+                                        ("Seed", self.seed_spin), ("ODE images", self.ode_spin))):
+            form.addWidget(QLabel(label), i // 2, 2 * (i % 2))
+            form.addWidget(w, i // 2, 2 * (i % 2) + 1)
+        strip.addWidget(group)
+        col = QVBoxLayout()
         self.elbo_button = QPushButton("Compute the bound")
         self.elbo_button.setToolTip("L = L_T + Σ L_{t−1} + L_0 in bits/dim (Ho et al. eq. 5)")
         self.elbo_button.clicked.connect(lambda: self.run_elbo())
@@ -113,7 +115,7 @@ class LikelihoodPanel(QWidget):
         self.ode_button.setToolTip("Exact log-likelihood along the probability-flow ODE "
                                    "(Song et al. 2021, sec. 4.3), Hutchinson divergence")
         self.ode_button.clicked.connect(lambda: self.run_ode())
-        self.user_button = QPushButton("Score an image…")
+        self.user_button = QPushButton("Score my image…")
         self.user_button.setToolTip("Your own picture, resized to the model and put on the "
                                     "8-bit grid; a picture unlike the training data scores "
                                     "worse (more bits/dim)")
@@ -124,9 +126,8 @@ class LikelihoodPanel(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        col.addWidget(self.summary)
-        col.addStretch(1)
-        box.setFixedWidth(max(box.sizeHint().width(), 260))
+        col.addWidget(self.summary, 1)
+        strip.addLayout(col, 1)
         return box
 
     # ---- data ------------------------------------------------------------------------------

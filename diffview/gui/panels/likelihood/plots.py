@@ -14,8 +14,8 @@ from diffview.gui.style import PLOT_COLORS
 
 __all__ = ["OBJECTIVE_LABELS", "LikelihoodPlots"]
 
-OBJECTIVE_LABELS = {"elbo": "ELBO (w = 1)", "l_simple": "L_simple (ε MSE)",
-                    "x0": "x₀ prediction", "v": "v prediction", "flow_matching": "flow matching"}
+OBJECTIVE_LABELS = {"elbo": "ELBO", "l_simple": "L_simple", "x0": "x₀ MSE", "v": "v MSE",
+                    "flow_matching": "flow matching"}
 
 
 def _finite(x, y):
@@ -39,13 +39,13 @@ class LikelihoodPlots(pg.GraphicsLayoutWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.terms_plot = self.addPlot(row=0, col=0, title="Bound terms L_t (bits/dim)")
+        self.terms_plot = self.addPlot(row=0, col=0, title="Bound terms L_t")
         self.terms_plot.setLogMode(y=True)
         self.terms_plot.setLabel("bottom", "t")
         self.terms_plot.setLabel("left", "L_t (bits/dim)")
         self.terms_plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
         self.terms_curve = self.terms_plot.plot(pen=pg.mkPen(PLOT_COLORS[0], width=1.5),
-                                                name="L_{t−1} (KL terms)")
+                                                name="L_t−1")
         self.terms_band_hi = pg.PlotCurveItem(pen=pg.mkPen((0, 114, 178, 60)))
         self.terms_band_lo = pg.PlotCurveItem(pen=pg.mkPen((0, 114, 178, 60)))
         self.terms_band = pg.FillBetweenItem(self.terms_band_lo, self.terms_band_hi,
@@ -53,11 +53,11 @@ class LikelihoodPlots(pg.GraphicsLayoutWidget):
         self.terms_plot.addItem(self.terms_band)
         self.terms_band.hide()
         self.ends = self.terms_plot.plot(pen=None, symbol="o", symbolSize=9,
-                                         symbolBrush=PLOT_COLORS[4], name="L_0 decoder, L_T prior")
+                                         symbolBrush=PLOT_COLORS[4], name="L_0, L_T")
 
-        self.rd_plot = self.addPlot(row=0, col=1, title="Rate against distortion")
-        self.rd_plot.setLabel("bottom", "rate: bits/dim received")
-        self.rd_plot.setLabel("left", "RMSE of x̂₀ (0..255)")
+        self.rd_plot = self.addPlot(row=0, col=1, title="Rate vs distortion")
+        self.rd_plot.setLabel("bottom", "bits/dim received")
+        self.rd_plot.setLabel("left", "RMSE (0..255)")
         self.rd_curve = self.rd_plot.plot(pen=pg.mkPen(PLOT_COLORS[2], width=2))
 
         self.hist_plot = self.addPlot(row=1, col=0, title="Bits/dim per image")
@@ -76,25 +76,27 @@ class LikelihoodPlots(pg.GraphicsLayoutWidget):
         self.user_line.hide()
         self.hist_plot.addItem(self.user_line)
 
-        self.weights_plot = self.addPlot(row=1, col=1, title="Weight on each noise level")
+        self.weights_plot = self.addPlot(row=1, col=1, title="Weights over log-SNR")
         self.weights_plot.setLabel("bottom", "log-SNR λ")
-        self.weights_plot.setLabel("left", "w(λ), normalised")
+        self.weights_plot.setLabel("left", "w(λ)")
         self.weights_plot.setLogMode(y=True)
         # The curves fall to the right: the legend goes bottom left, under them.
-        self.weights_plot.addLegend(offset=(10, -10), labelTextSize="8pt")
+        legend = self.weights_plot.addLegend(offset=(10, -10), labelTextSize="7pt")
+        legend.setColumnCount(2)
         self.weight_curves = {}
         for i, (key, label) in enumerate(OBJECTIVE_LABELS.items()):
             self.weight_curves[key] = self.weights_plot.plot(
                 pen=pg.mkPen(PLOT_COLORS[i % len(PLOT_COLORS)], width=2), name=label)
         self.extremes = self.addLayout(row=2, col=0, colspan=2)
         self.extremes_item, self.extremes_label, _ = make_image_view(
-            self.extremes, "most likely images (left) … least likely (right)", 0, 0)
+            self.extremes, "most likely … least likely", 0, 0)
         self.ci.layout.setRowStretchFactor(0, 5)
         self.ci.layout.setRowStretchFactor(1, 5)
         self.ci.layout.setRowStretchFactor(2, 2)
+        self.extremes.setMaximumHeight(110)
         self.mse_curve = self.weights_plot.plot(
             pen=pg.mkPen((120, 120, 120), width=1.5, style=Qt.PenStyle.DashLine),
-            name="model's ε MSE (scaled)")
+            name="model ε MSE")
 
     def show_weights(self, schedule) -> None:
         """The loss-weighting explorer of ``schedule`` (Kingma and Gao 2023)."""
@@ -146,8 +148,7 @@ class LikelihoodPlots(pg.GraphicsLayoutWidget):
         self.extremes_item.setImage(to_display(mosaic(x, cols=2 * k, pad=2)), autoLevels=False,
                                     levels=X_LEVELS)
         lo, hi = bpd[order[0]], bpd[order[-1]]
-        self.extremes_label.setText(f"most likely ({lo:.2f} bits/dim) … least likely "
-                                    f"({hi:.2f} bits/dim)")
+        self.extremes_label.setText(f"most likely ({lo:.2f}) … least likely ({hi:.2f} bits/dim)")
 
     def show_ode(self, image_bpd) -> None:
         self._histogram(self.ode_hist, image_bpd)

@@ -13,8 +13,8 @@ from typing import Any
 
 __all__ = ["ESTIMATORS", "MAX_TERMS", "VARIANCES", "LikelihoodState"]
 
-VARIANCES = {"small": "small: σ² = β̃_t (posterior)", "large": "large: σ² = β_t"}
-ESTIMATORS = {"fast": "fast: stratified t, refines", "full": "full: all T terms"}
+VARIANCES = {"small": "small (β̃_t)", "large": "large (β_t)"}
+ESTIMATORS = {"fast": "fast (strata)", "full": "full (all T)"}
 MAX_TERMS = 100_001          # T + 1 for the largest T a model may have
 N_RANGE = (1, 10_000)
 
