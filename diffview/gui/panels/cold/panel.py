@@ -19,7 +19,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -73,7 +73,7 @@ class ColdPanel(QWidget):
         self._given_x0: np.ndarray | None = None
         self._replay = None
         self._shut_down = False
-        root = QHBoxLayout(self)
+        root = QVBoxLayout(self)  # settings strip on top, the images and plot below
         root.setContentsMargins(4, 4, 4, 4)
         root.addWidget(self._build_controls())
         right = QVBoxLayout()
@@ -91,10 +91,10 @@ class ColdPanel(QWidget):
 
     def _build_controls(self) -> QWidget:
         box = QWidget()
-        col = QVBoxLayout(box)
-        col.setContentsMargins(0, 0, 0, 0)
+        strip = QHBoxLayout(box)
+        strip.setContentsMargins(0, 0, 0, 0)
         group = QGroupBox("Degradation")
-        form = QFormLayout(group)
+        form = QGridLayout(group)
         self.kind_combo = QComboBox()
         for key, text in DEGRADATIONS.items():
             self.kind_combo.addItem(text, key)
@@ -121,8 +121,11 @@ class ColdPanel(QWidget):
         for label, w in (("Degradation", self.kind_combo), ("Severity", self.severity_spin),
                          ("Steps", self.steps_spin), ("Image", self.sample_spin),
                          ("Generate N", self.n_spin), ("Seed", self.seed_spin)):
-            form.addRow(label, w)
-        col.addWidget(group)
+            k = form.count() // 2
+            form.addWidget(QLabel(label), k // 2, 2 * (k % 2))
+            form.addWidget(w, k // 2, 2 * (k % 2) + 1)
+        strip.addWidget(group)
+        col = QVBoxLayout()
         self.side_button = QPushButton("Algorithm 1 vs 2")
         self.side_button.setToolTip("Restore the degraded image with both samplers from the "
                                     "same start (Bansal et al. sec. 3.3)")
@@ -140,9 +143,8 @@ class ColdPanel(QWidget):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
-        col.addWidget(self.summary)
-        col.addStretch(1)
-        box.setFixedWidth(max(box.sizeHint().width(), 240))
+        col.addWidget(self.summary, 1)
+        strip.addLayout(col, 1)
         return box
 
     # ---- inputs ----------------------------------------------------------------------------

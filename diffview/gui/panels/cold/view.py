@@ -28,6 +28,7 @@ class ColdView(pg.GraphicsLayoutWidget):
         self.psnr_plot = self.addPlot(row=1, col=0, title="PSNR against the original")
         self.psnr_plot.setLabel("bottom", "restoration step")
         self.psnr_plot.setLabel("left", "PSNR (dB)")
+        self.psnr_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.psnr_plot.addLegend(offset=(10, 10), labelTextSize="8pt")
         self.curves = [self.psnr_plot.plot(pen=pg.mkPen(PLOT_COLORS[i], width=2), name=name)
                        for i, name in enumerate(("Algorithm 1 (naive)", "Algorithm 2 (improved)"))]
