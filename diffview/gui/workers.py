@@ -21,6 +21,7 @@ Delivery rules
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import logging
 import threading
@@ -79,6 +80,27 @@ def user_message(exc: BaseException) -> str:
     if isinstance(exc, (ValueError, OSError)) and type(exc).__module__.startswith("diffview"):
         return text
     return f"{text} ({type(exc).__name__})"
+
+
+# Every started worker thread, until its runner is shut down. A runner whose owner is garbage
+# collected without shutdown() (a context dropped by a test, a panel closed by Qt) would
+# otherwise destroy a running QThread, which aborts the process; kept here, the thread lives on
+# until shutdown() or interpreter exit, where _stop_all() cancels and joins it.
+_LIVE: dict[int, tuple[QThread, object, list]] = {}
+
+
+def _stop_all(timeout_ms: int = 5000) -> None:
+    threads = list(_LIVE.values())
+    _LIVE.clear()
+    for thread, _worker, holder in threads:
+        if holder[0] is not None:
+            holder[0].cancel()
+        thread.quit()
+    for thread, _worker, _holder in threads:
+        thread.wait(timeout_ms)
+
+
+atexit.register(_stop_all)
 
 
 class _Worker(QObject):
@@ -209,6 +231,7 @@ class JobRunner(QObject):
         self._worker.failed.connect(self._on_failed)
         self._worker.cancelled.connect(self._on_cancelled)
         self._worker_thread_started = False
+        self._token_holder: list = [None]   # the current token, for _stop_all
 
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -241,8 +264,10 @@ class JobRunner(QObject):
         if not self._worker_thread_started:
             self._thread.start()
             self._worker_thread_started = True
+            _LIVE[id(self._thread)] = (self._thread, self._worker, self._token_holder)
         self._request_id += 1
         self._token = CancelToken()
+        self._token_holder[0] = self._token
         self._flush_timer.stop()
         self._worker.take_pending()  # a superseded job's frame must not show up later
         self._set_busy(True)
@@ -270,7 +295,9 @@ class JobRunner(QObject):
         self._flush_timer.stop()
         if self._worker_thread_started:
             self._thread.quit()
-            if not self._thread.wait(timeout_ms):
+            if self._thread.wait(timeout_ms):
+                _LIVE.pop(id(self._thread), None)
+            else:  # stays in _LIVE: never destroyed while it runs
                 log.warning("job thread %r did not stop within %d ms", self.name, timeout_ms)
         self._set_busy(False)
 
