@@ -83,14 +83,32 @@ def test_cuda_without_a_gpu_says_so(tmp_path, capsys):
     assert "cannot use a CUDA device" in err[0]["message"] and "CPU" in err[0]["message"]
 
 
-def test_a_failed_export_is_reported_as_an_error_event(tmp_path, capsys):
+def test_a_failed_export_is_reported_as_an_error_event(tmp_path, capsys, monkeypatch):
+    from diffview.training import export as export_mod
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export_mod, "export_checkpoint", full_disk)
+    out = tmp_path / "m.onnx"
+    code = run_cli(["train", "--data", "toy:moons", "--steps", "2", "--batch", "8",
+                    "--hidden", "8", "--layers", "1", "--warmup", "0",
+                    "--run-dir", str(tmp_path / "r"), "--out", str(out), "--progress-json"])
+    assert code == 1
+    evs = events(capsys.readouterr().out)
+    assert evs[-1]["event"] == "error" and evs[-1]["stage"] == "export"
+    assert "export failed" in evs[-1]["message"] and "No space" in evs[-1]["message"]
+    assert not out.exists() and list(tmp_path.glob(".m.onnx*")) == []
+
+
+def test_an_output_path_that_is_a_folder_is_refused_before_training(tmp_path, capsys):
     blocker = tmp_path / "m.onnx"
-    blocker.mkdir()  # the target is a folder: the final rename must fail
+    blocker.mkdir()
     code = run_cli(["train", "--data", "toy:moons", "--steps", "2", "--batch", "8",
                     "--hidden", "8", "--layers", "1", "--warmup", "0",
                     "--run-dir", str(tmp_path / "r"), "--out", str(blocker), "--progress-json"])
     assert code == 1
     evs = events(capsys.readouterr().out)
-    assert evs[-1]["event"] == "error" and evs[-1]["stage"] == "export"
-    assert "export failed" in evs[-1]["message"]
-    assert blocker.is_dir() and list(tmp_path.glob(".m.onnx*")) == []
+    assert evs[-1]["event"] == "error" and evs[-1]["stage"] == "config"
+    assert not any(e["event"] == "step" for e in evs)      # nothing was trained
+    assert blocker.is_dir()

@@ -73,7 +73,7 @@ CASES = {
     "empty": "empty file (0 bytes)",
     "text": "starts with text",
     "truncated": "corrupt or truncated ONNX file",
-    "one_input": "expected 2 inputs",
+    "one_input": "expected 2 or 3 inputs",
     "sample_3d": "rank 4 or 2 (sample)",
     "int8_output": "expected a float output",
     "nan": "non-finite values (NaN or inf)",
