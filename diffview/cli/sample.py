@@ -58,6 +58,14 @@ def add_parser(subparsers, help_text: str) -> argparse.ArgumentParser:
     p.add_argument("--npy", default=None,
                    help="also save the samples: uint8 (N, H, W) or (N, H, W, C) for images, "
                         "float32 (N, d) for points")
+    p.add_argument("--classes", default=None, metavar="balanced|random|K[,K...]",
+                   help="class labels for a class-conditional model: balanced (equal counts of "
+                        "every class, in class order), random, or class numbers (none: "
+                        "unconditional)")
+    p.add_argument("--guidance", type=float, default=1.0, metavar="W",
+                   help="classifier-free guidance scale w: 1 = conditional, 0 = unconditional, "
+                        ">1 guides (Ho and Salimans' w + 1; diffusers' guidance_scale); "
+                        "see docs/guidance.md (default 1)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--scale", type=int, default=None,
                    help="integer upscaling of each image in the grid (default: 2 for images "
@@ -175,8 +183,16 @@ def _run(args: argparse.Namespace) -> int:
     try:
         clip = False if args.no_clip_x0 else (
             CLIP_X0_DEFAULT if args.clip_x0 is None else args.clip_x0)
+        classes = None
+        if args.classes is not None:
+            from diffview.core.guidance import class_schedule
+
+            classes = class_schedule(args.classes, args.n, info.num_classes, args.seed)
+        elif args.guidance != 1.0:
+            raise CliError("--guidance needs --classes (balanced, random or K[,K...])")
         spec = SamplingSpec(sampler=args.sampler, n_steps=args.steps, eta=args.eta,
-                            spacing=args.spacing, clip_x0=clip, seed=args.seed, batch=args.n)
+                            spacing=args.spacing, clip_x0=clip, seed=args.seed, batch=args.n,
+                            classes=classes, guidance=args.guidance)
         with bar:
             if info.prediction == "velocity":  # a 2-D flow-matching model: runs/flow2d's ODE
                 from diffview.runs.flow2d import sample_flow_model

@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["combine", "guided", "hs_to_w", "w_to_hs"]
+__all__ = ["class_schedule", "combine", "guided", "hs_to_w", "w_to_hs"]
 
 LabelledEps = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -113,3 +113,43 @@ def w_to_hs(w: float) -> float:
 def hs_to_w(w_hs: float) -> float:
     """Ho and Salimans' guidance weight as this project's ``w`` (``w_hs + 1``)."""
     return float(w_hs) + 1.0
+
+
+def class_schedule(text: str, n: int, num_classes: int, seed: int = 0) -> tuple[int, ...]:
+    """The class label of each of ``n`` images from a ``--classes`` value.
+
+    - ``"balanced"``: equal counts of every class, in class order (``n`` must be a multiple of
+      ``num_classes``): 0, 0, ..., 1, 1, ..., the rows of a class grid.
+    - ``"random"``: uniform labels from ``default_rng([seed, 1])`` (a stream of its own, so the
+      images' noise is that of the same seed without labels).
+    - ``"K"`` or ``"K1,K2,..."``: one class for all, or the listed classes in equal blocks
+      (their count must divide ``n``).
+
+    Raises
+    ------
+    ValueError
+        one line naming the problem (an unknown word, a label out of range, counts that do not
+        divide ``n``).
+    """
+    text = str(text).strip().lower()
+    if num_classes < 1:
+        raise ValueError("--classes needs a class-conditional model; this one is unconditional")
+    if text == "balanced":
+        if n % num_classes:
+            raise ValueError(f"--classes balanced needs a number of images that is a multiple "
+                             f"of the {num_classes} classes, found {n}")
+        return tuple(int(k) for k in np.repeat(np.arange(num_classes), n // num_classes))
+    if text == "random":
+        rng = np.random.default_rng([int(seed), 1])
+        return tuple(int(k) for k in rng.integers(0, num_classes, n))
+    try:
+        listed = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--classes must be balanced, random or class numbers K[,K...], "
+                         f"found {text!r}") from None
+    bad = [k for k in listed if not 0 <= k < num_classes]
+    if bad:
+        raise ValueError(f"class {bad[0]} is out of range 0..{num_classes - 1}")
+    if n % len(listed):
+        raise ValueError(f"{len(listed)} classes do not divide {n} images into equal blocks")
+    return tuple(int(k) for k in np.repeat(listed, n // len(listed)))

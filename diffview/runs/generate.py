@@ -139,7 +139,8 @@ def run_generate(spec: SamplingSpec, model, chunk: int = 64, token: CancelToken 
         for start in range(0, n, chunk):
             count = min(chunk, n - start)
             sub = spec.replace(batch=count, first_image=spec.first_image + start, keep=0,
-                               classes=None if spec.classes is None or len(spec.classes) == 1
+                               classes=spec.classes if spec.classes is None
+                               or len(spec.classes) == 1
                                else spec.classes[start:start + count])
             gen = run_sampling(sub, model, token)
             while True:
