@@ -168,6 +168,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spacing", default=None, help="timestep spacing: leading, trailing, linspace")
     p.add_argument("--batch", type=int, default=100, help="samples per network call")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classes", default=None, metavar="balanced|random|K[,K...]",
+                   help="class labels for a class-conditional model (see diffview sample); "
+                        "the accuracy on the intended class is then reported")
+    p.add_argument("--guidance", type=float, default=1.0, metavar="W",
+                   help="classifier-free guidance scale (1: conditional; docs/guidance.md)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--data", default=None, help="Fashion-MNIST IDX folder "
                                                 f"(default {default_data_dir()})")
@@ -203,6 +208,7 @@ def _run(args: argparse.Namespace) -> int:
     from diffview.eval.classifier import CLASS_NAMES, FeatureClassifier, load_fashion_split
     from diffview.eval.generate import generate
 
+    intended = None  # the class of each generated sample, for a class-conditional run
     data_dir = Path(args.data) if args.data else default_data_dir()
     if not data_dir.is_dir():
         raise FileNotFoundError(f"{data_dir}: Fashion-MNIST folder not found (pass --data)")
@@ -250,8 +256,15 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"\r  {done}/{total} network calls, {now - t0:.0f} s", end="",
                       file=sys.stderr, flush=True)
 
+        classes = None
+        if args.classes is not None:
+            from diffview.core.guidance import class_schedule
+
+            classes = class_schedule(args.classes, args.n, info.num_classes, args.seed)
         x = generate(model, args.n, args.sampler, args.steps, args.eta, args.spacing,
-                     args.batch, args.seed, progress, clip_x0=clip_x0)
+                     args.batch, args.seed, progress, clip_x0=clip_x0, classes=classes,
+                     guidance=args.guidance)
+        intended = None if classes is None else np.asarray(classes)
         print(file=sys.stderr)
         seconds = time.perf_counter() - t0
         samples = to_uint8(x, tuple(info.value_range))
@@ -287,6 +300,15 @@ def _run(args: argparse.Namespace) -> int:
     print(f"classes of the generated samples (classifier predictions; mean confidence "
           f"{conf.mean():.3f}; {int((hist > 0).sum())} of {len(hist)} classes present):")
     print(format_histogram(hist, CLASS_NAMES, real_hist))
+    low = float(np.mean(conf < 0.5))
+    result.update(low_confidence_share=round(low, 4))
+    print(f"share of samples the classifier calls with confidence < 0.5: {low:.3f}")
+    if intended is not None:
+        acc = float(np.mean(gen_logits.argmax(1) == intended))
+        result.update(classes=args.classes, guidance=args.guidance,
+                      accuracy_on_intended_class=round(acc, 4))
+        print(f"classifier accuracy on the intended class (guidance {args.guidance:g}): "
+              f"{acc:.3f}")
     if args.json:
         save_text(args.json, json.dumps(result, indent=2) + "\n")
     return 0

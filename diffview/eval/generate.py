@@ -25,7 +25,8 @@ Progress = Callable[[int, int], None]
 
 def generate(denoiser, n: int, sampler: str = "ddim", n_steps: int | None = None,
              eta: float = 0.0, spacing: str | None = None, batch: int = 64, seed: int = 0,
-             progress: Progress | None = None, clip_x0=CLIP_X0_DEFAULT) -> np.ndarray:
+             progress: Progress | None = None, clip_x0=CLIP_X0_DEFAULT,
+             classes: tuple[int, ...] | None = None, guidance: float = 1.0) -> np.ndarray:
     """Draw ``n`` samples.
 
     Parameters
@@ -69,5 +70,6 @@ def generate(denoiser, n: int, sampler: str = "ddim", n_steps: int | None = None
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
         raise ValueError(f"batch must be a positive integer, found {batch!r}")
     spec = SamplingSpec(sampler=sampler, n_steps=n_steps, eta=eta, spacing=spacing,
-                        clip_x0=clip_x0, seed=seed, batch=int(n))
+                        clip_x0=clip_x0, seed=seed, batch=int(n), classes=classes,
+                        guidance=guidance)
     return run(denoiser, spec, chunk=int(batch), progress=progress)
