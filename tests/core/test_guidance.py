@@ -73,3 +73,20 @@ def test_scalar_time_and_row_count_checked(batch):
 def test_convention_conversions():
     assert w_to_hs(1.0) == 0.0 and hs_to_w(0.0) == 1.0
     assert hs_to_w(w_to_hs(4.0)) == 4.0
+
+
+def test_class_schedule():
+    from diffview.core.guidance import class_schedule
+
+    assert class_schedule("balanced", 6, 3) == (0, 0, 1, 1, 2, 2)
+    assert class_schedule("4", 3, 10) == (4, 4, 4)
+    assert class_schedule("3,7", 4, 10) == (3, 3, 7, 7)
+    r = class_schedule("random", 2000, 10, seed=1)
+    assert set(r) == set(range(10)) and r == class_schedule("random", 2000, 10, seed=1)
+    for text, n, needle in (("balanced", 15, "multiple of the 10 classes"),
+                            ("12", 4, "class 12 is out of range 0..9"),
+                            ("1,2,3", 4, "do not divide"), ("cats", 4, "must be balanced")):
+        with pytest.raises(ValueError, match=needle):
+            class_schedule(text, n, 10)
+    with pytest.raises(ValueError, match="unconditional"):
+        class_schedule("balanced", 10, 0)
