@@ -337,6 +337,8 @@ class Sde2DPanel(QWidget):
         self._live = None
         self.scene.recording = rec if rec is not None and len(rec) else None
         self._reset_slider(len(rec) - 1 if self.scene.recording is not None else 0)
+        self._label_timer.stop()   # the finished run's lines now, not after the throttle
+        self._update_info()
         if cancelled:
             self.context.report_status("2-D SDE run cancelled; the part done can be replayed.")
             self.run_cancelled.emit(self.scene.recording)
