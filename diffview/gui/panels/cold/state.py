@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from diffview.validate import expect_int
+
 __all__ = ["DEGRADATIONS", "MODES", "ColdState"]
 
 DEGRADATIONS = {"blur": "Blur", "mask": "Mask", "pixelate": "Pixelate"}
@@ -42,14 +44,7 @@ class ColdState:
                 or not 0.0 < sev <= 1.0:
             raise ValueError(f"cold.severity: expected a number in (0, 1], found {sev!r:.60}")
         return cls(kind, float(sev),
-                   _whole("cold.n_steps", data.get("n_steps", d.n_steps), 0, 10_000),
-                   _whole("cold.sample", data.get("sample", d.sample), 0, 10**6),
-                   _whole("cold.n_generate", data.get("n_generate", d.n_generate), 1, 256),
-                   _whole("cold.seed", data.get("seed", d.seed), 0, 2**31 - 1))
-
-
-def _whole(name: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or value != int(value) or not lo <= value <= hi:
-        raise ValueError(f"{name}: expected a whole number in {lo}..{hi}, found {value!r:.60}")
-    return int(value)
+                   expect_int(data.get("n_steps", d.n_steps), "cold.n_steps", 0, 10_000),
+                   expect_int(data.get("sample", d.sample), "cold.sample", 0, 10**6),
+                   expect_int(data.get("n_generate", d.n_generate), "cold.n_generate", 1, 256),
+                   expect_int(data.get("seed", d.seed), "cold.seed", 0, 2**31 - 1))

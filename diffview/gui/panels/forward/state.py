@@ -6,11 +6,11 @@ Qt-free; this is what a session file stores for the panel.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from diffview.core.schedules import SCHEDULES
+from diffview.validate import expect_int
 
 __all__ = ["CORRUPTIONS", "PROCESSES", "T_RANGE", "ForwardState"]
 
@@ -50,9 +50,9 @@ class ForwardState:
         if schedule not in SCHEDULES:
             raise ValueError(f"forward.schedule: expected one of {', '.join(SCHEDULES)}, "
                              f"found {schedule!r:.60}")
-        T = _whole("forward.T", get("T", d.T), *T_RANGE)  # noqa: N806
-        step = _whole("forward.step", get("step", d.step), 0, T)
-        seed = _whole("forward.seed", get("seed", d.seed), 0, 2**31 - 1)
+        T = expect_int(get("T", d.T), "forward.T", *T_RANGE)  # noqa: N806
+        step = expect_int(get("step", d.step), "forward.step", 0, T)
+        seed = expect_int(get("seed", d.seed), "forward.seed", 0, 2**31 - 1)
         process = get("process", d.process)
         if process not in PROCESSES:
             raise ValueError(f"forward.process: expected one of {', '.join(PROCESSES)}, "
@@ -61,15 +61,8 @@ class ForwardState:
         if corruption not in CORRUPTIONS:
             raise ValueError(f"forward.corruption: expected one of {', '.join(CORRUPTIONS)}, "
                              f"found {corruption!r:.60}")
-        sample = _whole("forward.sample", get("sample", d.sample), -1, 10**6)
+        sample = expect_int(get("sample", d.sample), "forward.sample", -1, 10**6)
         path = get("image_path", None)
         if path is not None and (not isinstance(path, str) or len(path) > 4096):
             raise ValueError(f"forward.image_path: expected a path, found {path!r:.60}")
         return cls(schedule, T, step, seed, process, corruption, sample, path)
-
-
-def _whole(name: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or value != int(value) or not lo <= value <= hi:
-        raise ValueError(f"{name}: expected a whole number in {lo}..{hi}, found {value!r:.60}")
-    return int(value)

@@ -7,9 +7,10 @@ of ``diffview nll --json`` (so a saved session shows its curves again without re
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
+
+from diffview.validate import expect_int
 
 __all__ = ["ESTIMATORS", "MAX_TERMS", "VARIANCES", "LikelihoodState"]
 
@@ -40,9 +41,9 @@ class LikelihoodState:
         if not isinstance(data, dict):
             raise ValueError(f"likelihood: expected an object, found {type(data).__name__}")
         d = cls()
-        n = _whole("likelihood.n_images", data.get("n_images", d.n_images), *N_RANGE)
-        ode_n = _whole("likelihood.ode_images", data.get("ode_images", d.ode_images), *N_RANGE)
-        seed = _whole("likelihood.seed", data.get("seed", d.seed), 0, 2**31 - 1)
+        n = expect_int(data.get("n_images", d.n_images), "likelihood.n_images", *N_RANGE)
+        ode_n = expect_int(data.get("ode_images", d.ode_images), "likelihood.ode_images", *N_RANGE)
+        seed = expect_int(data.get("seed", d.seed), "likelihood.seed", 0, 2**31 - 1)
         variance = data.get("variance", d.variance)
         if variance not in VARIANCES:
             raise ValueError(f"likelihood.variance: expected small or large, "
@@ -55,12 +56,6 @@ class LikelihoodState:
         ode = _result("likelihood.ode", data.get("ode"), ("image_bpd",))
         return cls(n, variance, estimator, seed, ode_n, elbo, ode)
 
-
-def _whole(name: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or value != int(value) or not lo <= value <= hi:
-        raise ValueError(f"{name}: expected a whole number in {lo}..{hi}, found {value!r:.60}")
-    return int(value)
 
 
 def _result(name: str, value: Any, arrays: tuple[str, ...]) -> dict | None:

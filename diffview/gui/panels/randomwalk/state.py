@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diffview.runs.walk1d import WalkSpec
+from diffview.validate import expect_int
 
 __all__ = ["PER_FRAME_RANGE", "RandomWalkState"]
 
@@ -43,7 +44,7 @@ class RandomWalkState:
                 if not isinstance(value, str):
                     raise ValueError(f"randomwalk.mode: expected a string, found {value!r:.60}")
             elif want_int:
-                value = _whole(f"randomwalk.{f.name}", value)
+                value = expect_int(value, f"randomwalk.{f.name}")
             elif isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value):
                 raise ValueError(f"randomwalk.{f.name}: expected a number, found {value!r:.60}")
@@ -52,19 +53,12 @@ class RandomWalkState:
             spec = WalkSpec(**values)
         except ValueError as exc:
             raise ValueError(f"randomwalk: {exc}") from None
-        per_frame = _whole("randomwalk.per_frame", data.get("per_frame", 1))
+        per_frame = expect_int(data.get("per_frame", 1), "randomwalk.per_frame")
         lo, hi = PER_FRAME_RANGE
         if not lo <= per_frame <= hi:
             raise ValueError(f"randomwalk.per_frame: expected {lo}..{hi}, found {per_frame}")
-        step = _whole("randomwalk.step", data.get("step", 0))
+        step = expect_int(data.get("step", 0), "randomwalk.step")
         if not 0 <= step <= spec.max_steps:
             raise ValueError(f"randomwalk.step: expected 0..max_steps ({spec.max_steps}), "
                              f"found {step}")
         return cls(spec, per_frame, step)
-
-
-def _whole(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or value != int(value):
-        raise ValueError(f"{name}: expected a whole number, found {value!r:.60}")
-    return int(value)
